@@ -1,0 +1,3 @@
+"""Network definitions (Equinox modules, written for one example)."""
+
+from .two_layer import Linear as Linear, TwoLayerReLU as TwoLayerReLU
