@@ -4,19 +4,31 @@
 >>> table = gs.sweep(problem, {"n": [10, 30], "mu": [0.3]}, seeds=64, out="runs/a")
 """
 
-from .distributed import initialize as initialize, local_mesh as local_mesh
+from .distributed import initialize, local_mesh, shard_runs
 from .run import (
-    STRATEGIES as STRATEGIES,
-    default_row as default_row,
-    expand_grid as expand_grid,
-    expand_seeds as expand_seeds,
-    resolve_strategy as resolve_strategy,
-    run_one as run_one,
-    sweep as sweep,
+    STRATEGIES,
+    default_row,
+    expand_grid,
+    expand_seeds,
+    resolve_strategy,
+    run_one,
+    sweep,
 )
-from .store import (
-    SweepStore as SweepStore,
-    columns as columns,
-    load_results as load_results,
-    read_manifest as read_manifest,
-)
+from .store import SweepStore, columns, load_results, read_manifest
+
+__all__ = [
+    "STRATEGIES",
+    "SweepStore",
+    "columns",
+    "default_row",
+    "expand_grid",
+    "expand_seeds",
+    "initialize",
+    "load_results",
+    "local_mesh",
+    "read_manifest",
+    "resolve_strategy",
+    "run_one",
+    "shard_runs",
+    "sweep",
+]

@@ -69,7 +69,9 @@ def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]])
             vals = grid[k]
             if isinstance(vals, str | bytes) or not isinstance(vals, Sequence) or not vals:
                 raise ValueError(f"grid[{k!r}] must be a non-empty list of values, got {vals!r}")
-        points = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
+        points = [
+            dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())
+        ]
     else:
         points = [dict(p) for p in grid]
         if not points:
@@ -78,7 +80,9 @@ def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]])
         for k, v in p.items():
             if not isinstance(v, int | float | str | bool | np.integer | np.floating):
                 raise ValueError(f"grid value {k}={v!r} must be a number, string or bool")
-    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in p.items()} for p in points]
+    return [
+        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in p.items()} for p in points
+    ]
 
 
 def expand_seeds(seeds: int | Iterable[int]) -> list[int]:
@@ -322,8 +326,13 @@ def sweep(
         from tqdm.auto import tqdm  # noqa: PLC0415 - only when asked
 
         total = sum(len(ch[2]) for ch in chunks)
-        bar = tqdm(total=total, initial=total - sum(len(ch[2]) for ch in todo), unit="run",
-                   desc="sweep", smoothing=0.1)
+        bar = tqdm(
+            total=total,
+            initial=total - sum(len(ch[2]) for ch in todo),
+            unit="run",
+            desc="sweep",
+            smoothing=0.1,
+        )
     try:
         for g, c, chunk_seeds in todo:
             start = time.perf_counter()

@@ -128,8 +128,7 @@ class SweepStore:
         else:
             if path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()):
                 raise ValueError(
-                    f"{path} is not empty and has no {MANIFEST}; refusing to write a sweep "
-                    "into it"
+                    f"{path} is not empty and has no {MANIFEST}; refusing to write a sweep into it"
                 )
             path.mkdir(parents=True, exist_ok=True)
             _atomic_write_bytes(
