@@ -1,3 +1,9 @@
 """Data sets: the Dataset container and generators (toy, mu-separated, digits, MNIST IDX)."""
 
 from .dataset import Dataset as Dataset
+from .digits import digits as digits
+from .digits import mnist as mnist
+from .digits import read_idx as read_idx
+from .separated import SeparatedData as SeparatedData
+from .separated import separated as separated
+from .toy import two_point as two_point

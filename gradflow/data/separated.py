@@ -1,0 +1,184 @@
+"""mu-separated data (Min et al., Assumption 1) with the exact separation achieved.
+
+Construction, for one key (pure ``jax.random``/``jnp``: ``key`` and ``mu`` may be traced, so a
+sweep can ``jax.vmap`` over keys or targets). Write z_i = y_i x_i: the data are mu-separated
+iff every pairwise cosine of the z_i is >= mu > 0, i.e. the z_i lie in a narrow cone around an
+axis u (a random unit vector).
+
+1. Raw directions q_i = p_i + a_i u (p_i orthogonal to u, a_i > 0) from one of two families:
+   - ``"cone"``: p_i = r_i, a_i = 1 with unit r_i spread evenly (uniformly at random, in
+     antipodal pairs r, -r) on the sphere of u's orthogonal complement. The z_i lie on the
+     boundary of a circular cone with axis u; the extreme pairs are the antipodal ones.
+   - ``"cluster"``: ``clusters`` centres u + c_k (unit c_k orthogonal to u, c_1 = -c_0 so
+     two clusters sit on opposite sides of the axis) and q_i = u + c_{i mod K} + spread * g_i
+     / sqrt(d), g_i ~ N(0, I_d): clustered points inside/around the cone, not symmetric.
+2. Stretch along the axis: z_i(lambda) = unit(p_i + lambda a_i u). The minimum pairwise cosine
+   f(lambda) goes continuously from min_ij cos(p_i, p_j) < 0 (lambda -> 0) to 1
+   (lambda -> inf); lambda is found by 64 bisection steps on log(lambda) keeping
+   f(lambda) >= mu, so the achieved separation equals the target to ~1e-15 (float64).
+   For the cone family this is the closed form lambda^2 = (1 + mu) / (1 - mu).
+3. Norms |x_i| uniform in ``radius`` (X_min, X_max), labels: round(balance * n) positives
+   (clipped to [1, n - 1], so both classes are non-empty) at random positions; x_i = y_i z_i.
+
+The returned ``mu`` is :func:`gradflow.metrics.mu` of the returned data (computed with jnp,
+so it is exact for the data and traceable).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ..metrics.alignment import mu as _mu
+from .dataset import Dataset
+
+FAMILIES = ("cone", "cluster")
+_BISECT_STEPS = 64
+_LOG_LAMBDA = (-16.0, 16.0)
+
+
+class SeparatedData(NamedTuple):
+    """A mu-separated data set and its exact separation ``mu`` (= metrics.mu(data)).
+
+    A NamedTuple (a pytree): unpack it, ``data, mu = separated(...)``, or vmap over it.
+    """
+
+    data: Dataset
+    mu: Float[Array, ""]
+
+
+def _unit(v: Array) -> Array:
+    return v / jnp.maximum(jnp.linalg.norm(v, axis=-1, keepdims=True), 1e-300)
+
+
+def _perp_unit(g: Array, u: Array) -> Array:
+    return _unit(g - (g @ u)[..., None] * u)
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _check(n, d, mu, family, balance, radius, clusters, spread) -> tuple[float, float]:
+    _check_int("n", n, 2)
+    _check_int("d", d, 2)
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    if not isinstance(mu, jax.core.Tracer):
+        try:
+            m = float(mu)
+        except (TypeError, ValueError):
+            raise ValueError(f"mu must be a number in (0, 1), got {mu!r}") from None
+        if not (0.0 < m < 1.0):
+            raise ValueError(f"mu must be in (0, 1) (the target separation), got {mu!r}")
+    if not (isinstance(balance, int | float) and 0.0 < balance < 1.0):
+        raise ValueError(f"balance must be a fraction in (0, 1), got {balance!r}")
+    try:
+        r_lo, r_hi = (float(r) for r in radius)
+    except (TypeError, ValueError):
+        raise ValueError(f"radius must be a pair (X_min, X_max), got {radius!r}") from None
+    if not (math.isfinite(r_hi) and 0.0 < r_lo <= r_hi):
+        raise ValueError(f"radius must satisfy 0 < X_min <= X_max < inf, got {radius!r}")
+    if family == "cluster":
+        _check_int("clusters", clusters, 2)
+        if clusters > n:
+            raise ValueError(f"clusters must be <= n = {n}, got {clusters}")
+        if not (isinstance(spread, int | float) and math.isfinite(spread) and spread >= 0):
+            raise ValueError(f"spread must be a finite number >= 0, got {spread!r}")
+    return r_lo, r_hi
+
+
+def _raw_directions(key, n, d, family, clusters, spread):
+    k_axis, k_dir, k_noise = jax.random.split(key, 3)
+    u = _unit(jax.random.normal(k_axis, (d,)))
+    if family == "cone":
+        r = _perp_unit(jax.random.normal(k_dir, ((n + 1) // 2, d)), u)
+        q = u[None, :] + jnp.concatenate([r, -r])[:n]
+    else:
+        c = _perp_unit(jax.random.normal(k_dir, (clusters, d)), u)
+        c = c.at[1].set(-c[0])
+        noise = spread * jax.random.normal(k_noise, (n, d)) / math.sqrt(d)
+        q = u[None, :] + c[jnp.arange(n) % clusters] + noise
+    a = q @ u
+    p = q - a[:, None] * u[None, :]
+    # keep every point strictly on the axis side (a_i >= 0.1), so stretching reaches cos -> 1
+    return u, p, jnp.maximum(jnp.abs(a), 0.1)
+
+
+def _stretch(u, p, a, target):
+    """Smallest-found lambda with min_ij cos(p_i + lam a_i u, p_j + lam a_j u) >= target."""
+    gram = p @ p.T
+    diag = jnp.diag(gram)
+    aa = a[:, None] * a[None, :]
+
+    def min_cos(log_lam):
+        lam2 = jnp.exp(2.0 * log_lam)
+        sq = diag + lam2 * a**2
+        cos = (gram + lam2 * aa) / jnp.sqrt(jnp.maximum(sq[:, None] * sq[None, :], 1e-300))
+        return jnp.min(cos)
+
+    def step(_, bounds):
+        lo, hi = bounds
+        mid = 0.5 * (lo + hi)
+        ok = min_cos(mid) >= target
+        return jnp.where(ok, lo, mid), jnp.where(ok, mid, hi)
+
+    lo, hi = (jnp.asarray(b, dtype=p.dtype) for b in _LOG_LAMBDA)
+    _, hi = jax.lax.fori_loop(0, _BISECT_STEPS, step, (lo, hi))
+    return jnp.exp(hi)
+
+
+def separated(
+    n: int,
+    d: int,
+    mu: float | Float[Array, ""],
+    *,
+    key: PRNGKeyArray,
+    family: str = "cone",
+    balance: float = 0.5,
+    radius: tuple[float, float] = (1.0, 1.0),
+    clusters: int = 2,
+    spread: float = 0.2,
+) -> SeparatedData:
+    """n mu-separated points in R^d, labels +-1; returns ``SeparatedData(data, mu)``.
+
+    ``mu`` (in (0, 1)) is the target separation min_ij <x_i y_i, x_j y_j> / (|x_i| |x_j|);
+    the returned ``.mu`` is the exact separation of the returned data (metrics.mu), equal to
+    the target up to rounding (>= target - 1e-12 in float64). See the module docstring for
+    the construction of the two families ("cone": evenly on a cone boundary; "cluster":
+    ``clusters`` clusters of relative angular ``spread``). ``balance`` is the fraction of
+    positive labels, ``radius = (X_min, X_max)`` the range of the norms |x_i|.
+
+    Traceable in ``key`` and ``mu`` (n, d, family, clusters are static)::
+
+        sets = jax.vmap(lambda k: separated(100, 10, 0.2, key=k))(jax.random.split(key, 8))
+
+    >>> data, mu = separated(200, 10, 0.1, key=jax.random.key(0), family="cluster")
+    """
+    r_lo, r_hi = _check(n, d, mu, family, balance, radius, clusters, spread)
+    n_pos = min(max(int(round(balance * n)), 1), n - 1)
+    x, y = _generate(
+        key, jnp.asarray(mu, dtype=jnp.result_type(float)), n, d, family, clusters,
+        float(spread), r_lo, r_hi, n_pos,
+    )
+    data = Dataset(x, y)
+    return SeparatedData(data, _mu(data))
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6, 7, 8, 9))
+def _generate(key, target, n, d, family, clusters, spread, r_lo, r_hi, n_pos):
+    dtype = target.dtype
+    k_raw, k_lab, k_rad = jax.random.split(key, 3)
+    u, p, a = _raw_directions(k_raw, n, d, family, clusters, spread)
+    lam = _stretch(u, p, a, target)
+    z = _unit(p + lam * a[:, None] * u[None, :])
+    norms = jax.random.uniform(k_rad, (n,), dtype=dtype, minval=r_lo, maxval=r_hi)
+    y = jnp.where(jax.random.permutation(k_lab, n) < n_pos, 1.0, -1.0).astype(dtype)
+    return y[:, None] * norms[:, None] * z, y
