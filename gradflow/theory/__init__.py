@@ -1,1 +1,4 @@
 """Closed-form predictions of the papers (bounds, population losses)."""
+
+from .min_bounds import MinBounds as MinBounds
+from .min_bounds import min_bounds as min_bounds
