@@ -35,7 +35,10 @@ class FlowConfig(eqx.Module):
         dt0: initial step, ``None`` lets the controller choose.
         progress: show a tqdm progress bar (single solves only; off under vmap).
         kinks: "off" integrates straight through ReLU kinks (the bare solve); "track"
-            integrates piece by piece across activation switches (when available).
+            integrates piece by piece across activation switches (exact at every kink);
+            "auto" tracks kinks when the model supports it and rtol < 1e-7 (see kinks.py).
+        max_events: cap on activation switches in ``kinks="track"`` mode (also the length
+            of the event log); reaching it is reported as ``Status.MAX_EVENTS``.
     """
 
     solver: str = "dopri5"
@@ -46,6 +49,7 @@ class FlowConfig(eqx.Module):
     dt0: float | None = None
     progress: bool = False
     kinks: str = "off"
+    max_events: int = 8192
 
     def __check_init__(self):
         if self.solver not in SOLVERS:
@@ -60,6 +64,8 @@ class FlowConfig(eqx.Module):
             raise ValueError(f"max_steps must be a positive integer, got {self.max_steps!r}")
         if self.dt0 is not None and not (self.dt0 > 0):
             raise ValueError(f"dt0 must be None or > 0, got {self.dt0!r}")
+        if not (isinstance(self.max_events, int) and self.max_events >= 1):
+            raise ValueError(f"max_events must be a positive integer, got {self.max_events!r}")
         if self.kinks not in KINK_MODES:
             raise ValueError(f"kinks must be one of {KINK_MODES}, got {self.kinks!r}")
 

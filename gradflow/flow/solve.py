@@ -248,9 +248,10 @@ def solve_flow(
     ts = _as_times(saveat, t0, t1)
     spec = trainable_filter(model) if trainable is None else trainable
     params, static = eqx.partition(model, spec)
-    if config.kinks == "track":
-        from .kinks import solve_kinks  # noqa: PLC0415 - optional mode
+    if config.kinks != "off":
+        from .kinks import solve_kinks, wants_kinks  # noqa: PLC0415 - optional mode
 
+    if config.kinks != "off" and wants_kinks(config, model):
         return solve_kinks(
             params, static, data, ts, t0, t1, stop, fn, loss, reduction, config
         )

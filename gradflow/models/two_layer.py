@@ -32,6 +32,22 @@ class TwoLayerReLU(eqx.Module):
     def __call__(self, x: Float[Array, " d"]) -> Float[Array, ""]:
         return jnp.dot(self.v, jax.nn.relu(self.w @ x))
 
+    def preactivations(self, x: Float[Array, " d"]) -> Float[Array, " h"]:
+        """Pre-activations z_j = w_j . x of one example (linear in the parameters).
+
+        The kink protocol of ``FlowConfig(kinks="track")``: the loss is smooth except where
+        some z_j(x_i) = 0.
+        """
+        return self.w @ x
+
+    def masked_call(self, x: Float[Array, " d"], mask: Array) -> Float[Array, ""]:
+        """f(x) with the activation pattern frozen: sum_j v_j mask_j (w_j . x).
+
+        Equals ``self(x)`` when ``mask == (w @ x > 0)``; smooth in the parameters for a fixed
+        ``mask`` (shape (h,), bool or 0/1).
+        """
+        return jnp.dot(self.v, jnp.where(mask, self.w @ x, 0.0))
+
     @property
     def width(self) -> int:
         return self.w.shape[0]
