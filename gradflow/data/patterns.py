@@ -17,6 +17,8 @@ The full text was not available; this is the documented setup gradflow uses:
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -58,6 +60,28 @@ def _count(name: str, value, minimum: int) -> int:
     return int(value)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5, 6))
+def _build_patterns(key, n, d_patch, num_patches, num_background, background_scale, noise):
+    """One compiled draw of :func:`pattern_data` (static sizes; cached across calls)."""
+    k_basis, k_pos, k_bg, k_noise = jax.random.split(key, 4)
+    g = jax.random.normal(k_basis, (d_patch, 2 + num_background))
+    basis = jnp.linalg.qr(g)[0].T  # (2 + B, d_patch), orthonormal rows
+    key_pats, background = basis[:2], basis[2:]
+    y = jnp.where(jnp.arange(n) < -(-n // 2), 1.0, -1.0)
+    position = jax.random.randint(k_pos, (n,), 0, num_patches)
+    if num_background:
+        choice = jax.random.randint(k_bg, (n, num_patches), 0, num_background)
+        x = background_scale * background[choice]  # (n, P, d_patch)
+    else:
+        x = jnp.zeros((n, num_patches, d_patch))
+    key_of = jnp.where((y > 0)[:, None], key_pats[0], key_pats[1])  # (n, d_patch)
+    at_key = (jnp.arange(num_patches)[None, :] == position[:, None])[..., None]
+    x = jnp.where(at_key, key_of[:, None, :], x)
+    if noise > 0:
+        x = x + noise / np.sqrt(d_patch) * jax.random.normal(k_noise, x.shape)
+    return x, y, key_pats, background, position
+
+
 def pattern_data(
     n: int,
     d_patch: int,
@@ -93,21 +117,41 @@ def pattern_data(
     background_scale = positive("background_scale", background_scale)
     if not (np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
-    k_basis, k_pos, k_bg, k_noise = jax.random.split(key, 4)
-    g = jax.random.normal(k_basis, (d_patch, 2 + num_background))
-    basis = jnp.linalg.qr(g)[0].T  # (2 + B, d_patch), orthonormal rows
-    key_pats, background = basis[:2], basis[2:]
-    y = jnp.where(jnp.arange(n) < -(-n // 2), 1.0, -1.0)
-    position = jax.random.randint(k_pos, (n,), 0, num_patches)
-    if num_background:
-        choice = jax.random.randint(k_bg, (n, num_patches), 0, num_background)
-        x = background_scale * background[choice]  # (n, P, d_patch)
-    else:
-        x = jnp.zeros((n, num_patches, d_patch))
-    key_of = jnp.where((y > 0)[:, None], key_pats[0], key_pats[1])  # (n, d_patch)
-    at_key = (jnp.arange(num_patches)[None, :] == position[:, None])[..., None]
-    x = jnp.where(at_key, key_of[:, None, :], x)
-    if noise > 0:
-        x = x + noise / np.sqrt(d_patch) * jax.random.normal(k_noise, x.shape)
+    x, y, key_pats, background, position = _build_patterns(
+        key, n, d_patch, num_patches, num_background, background_scale, float(noise)
+    )
     data = Dataset(x.reshape(n, num_patches * d_patch), y)
     return data, PatternSet(key=key_pats, background=background, position=position)
+
+
+def bump_data(
+    n: int,
+    length: int,
+    *,
+    width: float = 4.0,
+    noise: float = 0.5,
+    key: PRNGKeyArray,
+) -> Dataset:
+    """Signals x_i = y_i b + noise * g_i with a Gaussian bump b_j = exp(-((j - L/2)/width)^2).
+
+    The synthetic case for kernel condensation (Zhou et al., our choice): the patch matrix of
+    b is nearly rank one, so Z = (1/n) sum_i y_i patches(x_i)^T has a clear eigenvalue gap
+    (its top left singular vector, a positive bump, is where small-init kernels condense).
+    Labels: +1 for the first ceil(n/2) examples, -1 for the rest; g_i ~ N(0, I_L).
+
+    >>> data = bump_data(40, 20, key=jax.random.key(0))    # x (40, 20)
+    """
+    n = _count("n", n, 2)
+    length = _count("length", length, 1)
+    width = positive("width", width)
+    if not (np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    return Dataset(*_build_bump(key, n, length, width, float(noise)))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _build_bump(key, n, length, width, noise):
+    j = jnp.arange(length)
+    bump = jnp.exp(-(((j - length / 2) / width) ** 2))
+    y = jnp.where(jnp.arange(n) < -(-n // 2), 1.0, -1.0)
+    return y[:, None] * bump[None, :] + noise * jax.random.normal(key, (n, length)), y
