@@ -260,6 +260,17 @@ def _table(grid_index, params, seeds, cols, wall) -> pa.Table:
 
 
 # --------------------------------------------------------------------------- the sweep
+def _default_name(problem) -> str:
+    return getattr(problem, "sweep_name", None) or getattr(
+        problem, "__qualname__", type(problem).__name__
+    )
+
+
+def _default_config(problem) -> dict:
+    cfg = getattr(problem, "config", None)
+    return dict(cfg()) if callable(cfg) else {}
+
+
 def sweep(
     problem: Problem,
     grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
@@ -284,7 +295,8 @@ def sweep(
         chunk_size: runs solved (and stored) together; default 32 (CPU) / 1024 (GPU/TPU).
         progress: a tqdm bar (runs done, runs/s, ETA).
         name, config: what identifies the sweep in ``out``'s manifest (default: the
-            problem's qualified name and ``{}``); a rerun with another identity is refused.
+            problem's ``sweep_name`` or qualified name, and its ``config()`` or ``{}``); a
+            rerun with another identity is refused.
 
     Times in rows are on the clock of the problem's ``reduction`` (mean unless it says sum).
 
@@ -311,11 +323,11 @@ def sweep(
     done: set[tuple[int, int]] = set()
     if out is not None:
         manifest = make_manifest(
-            name=name or getattr(problem, "__qualname__", type(problem).__name__),
+            name=name or _default_name(problem),
             grid=points,
             seeds=seed_list,
             chunk_size=chunk_size,
-            config=dict(config or {}),
+            config=dict(config if config is not None else _default_config(problem)),
         )
         store = SweepStore.open(out, manifest)
         done = store.done()
