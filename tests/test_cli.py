@@ -1,0 +1,42 @@
+"""CLI: `gradflow demo` prints the table and writes the PNG; bad input gives clear errors."""
+
+import re
+
+from typer.testing import CliRunner
+
+from gradflow.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_commands():
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    for cmd in ("demo", "info"):
+        assert cmd in res.output
+
+
+def test_demo_prints_table_and_writes_png(tmp_path):
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert "loss@14" in out and "bound t1" in out and "status" in out
+    rows = [line for line in out.splitlines() if line.startswith(("two-point", "mu-sep"))]
+    assert len(rows) == 4
+    assert all(line.rstrip().endswith("success") for line in rows)
+    # the mu-separated row has a finite alignment time below its (finite) bound
+    sep = rows[-1].split()
+    t_align, bound = float(sep[-6]), float(sep[-5])
+    assert 0 < t_align < bound
+    # the toy plateaus near 1 at t = 14 and has trained by t = 42
+    for line in rows[:3]:
+        loss14, loss42 = (float(v) for v in re.findall(r"\s(\d\.\d+(?:e-\d+)?)", line)[:2])
+        assert loss14 > 0.9 and loss42 < 0.05
+    png = tmp_path / "min_alignment.png"
+    assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_unknown_paper_is_a_clear_error(tmp_path):
+    res = runner.invoke(app, ["demo", "--paper", "nope", "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "unknown --paper" in res.output
