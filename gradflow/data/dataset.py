@@ -12,7 +12,7 @@ from .._validate import finite_array
 
 
 def _is_concrete(a) -> bool:
-    return not isinstance(a, jax.core.Tracer)
+    return not isinstance(a, jax.core.Tracer)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 class Dataset(eqx.Module):

@@ -89,7 +89,7 @@ def gd(
     every = -(-steps // saves)
     total = every * saves
     if callable(eta):
-        lrs = jnp.asarray([float(eta(k)) for k in range(total)])
+        lrs = jnp.asarray([eta(k) for k in range(total)], dtype=float)
     else:
         eta = positive("eta", eta)
         lrs = jnp.full((total,), eta)

@@ -128,6 +128,7 @@ def _solve(params, static, data, ts, t0, t1, stop, fn, loss, reduction, config: 
         throw=False,
         progress_meter=meter,
     )
+    assert sol.ys is not None and sol.ts is not None  # both SubSaveAts save something
     (saved, saved_loss), (final_saved, final_loss) = sol.ys
     sub_ts, final_ts = sol.ts
     t_final = final_ts[0]
