@@ -123,3 +123,85 @@ def test_grid_and_seed_expansion_and_bad_input():
         gs.expand_grid({"n": []})
     with pytest.raises(ValueError, match="chunk_size"):
         gs.sweep(cone_problem, GRID, 2, chunk_size=0, progress=False)  # noqa: F821
+
+
+# --------------------------------------------------------------------------- fits
+def test_fits_recover_known_constants():
+    from gradflow.sweep.fit import fit_constant, fit_power_law, fraction_under
+
+    rng = np.random.default_rng(0)
+    n = np.repeat([10, 30, 100, 300], 60).astype(float)
+    mu = np.tile(np.repeat([0.1, 0.3, 0.7], 20), 4)
+    noise = np.exp(0.05 * rng.standard_normal(n.size))
+    t = 2.5 * np.log(n) / np.sqrt(mu) * noise
+    k = fit_constant(t, n, mu)
+    assert abs(k.c - 2.5) < 0.02 and abs(k.c_median - 2.5) < 0.02 and k.r2 > 0.95
+    t2 = 3.0 * n**0.4 * mu**-0.7 * noise
+    t2[0] = np.nan  # skipped, not fatal
+    p = fit_power_law(t2, n, mu)
+    assert abs(p.a - 0.4) < 3 * p.a_se + 0.01 and abs(p.b + 0.7) < 3 * p.b_se + 0.01
+    assert abs(p.A - 3.0) < 0.1 and p.n_points == n.size - 1
+    np.testing.assert_allclose(p.predict(100.0, 0.3), 3.0 * 100**0.4 * 0.3**-0.7, rtol=0.05)
+    assert fraction_under([1.0, 2.0, np.nan, 5.0], [2.0, 2.0, 9.0, 4.0]) == 0.5
+    with pytest.raises(ValueError, match="2 distinct"):
+        fit_power_law(t, np.full(n.size, 10.0), mu)
+
+
+# --------------------------------------------------------------------------- the experiment
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    from gradflow.sweep.experiment import AlignmentProblem
+
+    out = tmp_path_factory.mktemp("exp") / "run"
+    problem = AlignmentProblem(d=6, h=8, eps=1e-6, t_end=40.0, loss_times=(5.0, 40.0))
+    grid = {"n": [8], "mu": [0.2, 0.6], "family": ["cone", "cluster"]}
+    table = gs.sweep(problem, grid, 3, out=str(out), progress=False)
+    return out, table
+
+
+def test_alignment_time_finite_and_under_the_bound(experiment):
+    out, table = experiment
+    c = {k: np.asarray(v) for k, v in table.to_pydict().items()}
+    assert len(c["seed"]) == 12
+    assert set(c["status_name"]) == {"event"} and set(c["status_end"]) == {0}
+    t, b = c["t_align_mean"], c["bound_t1_mean"]
+    assert np.all(np.isfinite(t)) and np.all(t > 0) and np.all(t <= b)
+    np.testing.assert_allclose(c["t_align_sum"], t / c["n"], rtol=1e-15)
+    np.testing.assert_allclose(c["bound_t1_sum"], b / c["n"], rtol=1e-12)
+    # exact mu of the generated data is the grid's target
+    np.testing.assert_allclose(c["mu_exact"], c["mu"], atol=1e-10)
+    # Theorem 1's cone criterion is met no later than cos >= 1 - delta (up to save spacing)
+    assert np.all(c["t_cone_mean"] <= 1.2 * t)
+    # loss ~ 1 before alignment, small after; stable rank of W near 1 at the end
+    assert np.all(c["loss_t5"] > 0.9) and np.all(c["loss_t40"] < 0.1)
+    assert np.all(c["stable_rank_final"] < 1.5)
+    # smaller mu aligns later (median over seeds and families)
+    assert np.median(t[c["mu"] == 0.2]) > np.median(t[c["mu"] == 0.6])
+    assert json.loads((out / "manifest.json").read_text())["config"]["h"] == 8
+
+
+def test_plot_and_cli_plot(experiment, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from typer import Typer
+    from typer.testing import CliRunner
+
+    from gradflow.plotting.sweep import plot, summarize
+    from gradflow.sweep.cli import register
+
+    out, table = experiment
+    s = summarize(out)
+    assert s["runs"] == 12 and s["fraction_under_bound"] == 1.0 and s["ratio_max"] < 1
+    fig = plot(table, clock="sum", path=tmp_path / "a.png")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "log n / sqrt(mu)"
+    assert "sum-loss clock" in ax.get_ylabel() and "100.0% under" in ax.get_title()
+    assert (tmp_path / "a.png").stat().st_size > 10_000
+    app = Typer()
+    register(app)
+    res = CliRunner().invoke(app, ["plot", str(out), "--png", str(tmp_path / "b.png")])
+    assert res.exit_code == 0, res.output
+    assert "fraction under the bound 1.000" in res.output and (tmp_path / "b.png").exists()
+    res = CliRunner().invoke(app, ["plot", str(tmp_path)])
+    assert res.exit_code == 2 and "not a gradflow sweep" in res.output
