@@ -3,7 +3,8 @@
 Conventions: filters ``w`` are (K, p) (or stacked over saved times, (T, K, p)); patterns are
 the rows of ``PatternSet.all``: p_+, p_-, then the B background patterns. A filter is
 *assigned* to the pattern of largest (signed) cosine; "key filters" are those assigned to
-p_+ or p_-, "background filters" the others.
+p_+ or p_- with a positive cosine, "background filters" all the others (assigned to a
+background pattern, or with no positive cosine to any pattern: a dead ReLU filter).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ def assignment(w: Float[Array, "*T K p"], patterns: PatternSet) -> Array:
     return jnp.argmax(pattern_cos(w, patterns), axis=-1)
 
 
+def is_key_filter(cos: Float[Array, "*T K M"]) -> Array:
+    """Key filters from their cosines to the patterns: argmax is p_+ or p_-, and > 0."""
+    return (jnp.argmax(cos, axis=-1) < 2) & (jnp.max(cos, axis=-1) > 0)
+
+
 def best_key_cos(w: Float[Array, "*T K p"], patterns: PatternSet) -> Float[Array, "*T 2"]:
     """(max_k cos(w_k, p_+), max_k cos(w_k, p_-)): how well the best filters learn each key."""
     return jnp.max(pattern_cos(w, patterns)[..., :2], axis=-2)
@@ -63,7 +69,7 @@ def ratio_from_summary(
     """:func:`key_background_ratio` from saved ``norms`` and ``cos`` (a FilterSummary)."""
     if how not in ("max", "mean"):
         raise ValueError(f"how must be 'max' or 'mean', got {how!r}")
-    is_key = jnp.argmax(cos, axis=-1) < 2
+    is_key = is_key_filter(cos)
     n_key = jnp.sum(is_key, axis=-1)
     if how == "max":
         top = jnp.max(jnp.where(is_key, norms, -jnp.inf), axis=-1)
