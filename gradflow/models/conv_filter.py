@@ -3,9 +3,10 @@
 The input is a 1-D signal x of length d; patch i is Z_i = x[i*stride : i*stride + size],
 i = 0..k-1 with k = (d - size) // stride + 1. ``stride >= size`` gives non-overlapping
 patches (Du et al.'s main setting), ``stride < size`` overlapping ones. Every patch is a
-linear map of x, Z_i = P_i x, so w . Z_i = (P_i^T w) . x: :meth:`ConvFilter.embedded`
-returns the k rows P_i^T w (the filter placed at each patch position), which the closed-form
-population loss (:mod:`gradflow.theory.du_closed_form`) uses.
+linear map of x (extracted by ``gradflow.models._patches.patches``), Z_i = P_i x, so
+w . Z_i = (P_i^T w) . x: :meth:`ConvFilter.embedded` returns the k rows P_i^T w (the filter
+placed at each patch position), used by the closed-form population loss
+(:mod:`gradflow.theory.du_closed_form`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._validate import positive
+from ._patches import patch_index as _patch_index
+from ._patches import patches as _patches
 
 
 def _check_int(name: str, val, lo: int = 1) -> int:
@@ -35,13 +38,13 @@ def num_patches(d: int, size: int, stride: int) -> int:
 
 def patch_index(d: int, size: int, stride: int) -> Int[Array, "k size"]:
     """Index array ``idx[i, a] = i * stride + a``: ``x[idx]`` is the (k, size) patch matrix."""
-    k = num_patches(d, size, stride)
-    return jnp.asarray(np.arange(k)[:, None] * stride + np.arange(size)[None, :])
+    num_patches(d, size, stride)
+    return jnp.asarray(_patch_index((d,), size, stride))
 
 
 def extract_patches(x: Float[Array, " d"], size: int, stride: int) -> Float[Array, "k size"]:
     """The k patches Z_i = x[i*stride : i*stride + size] of a 1-D signal, as rows."""
-    return x[patch_index(x.shape[0], size, stride)]
+    return _patches(x, size, stride)
 
 
 class ConvFilter(eqx.Module):
