@@ -164,12 +164,11 @@ def separated(
     """
     r_lo, r_hi = _check(n, d, mu, family, balance, radius, clusters, spread)
     n_pos = min(max(int(round(balance * n)), 1), n - 1)
-    x, y = _generate(
+    x, y, achieved = _generate(
         key, jnp.asarray(mu, dtype=jnp.result_type(float)), n, d, family, clusters,
         float(spread), r_lo, r_hi, n_pos,
     )
-    data = Dataset(x, y)
-    return SeparatedData(data, _mu(data))
+    return SeparatedData(Dataset(x, y), achieved)
 
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6, 7, 8, 9))
@@ -181,4 +180,5 @@ def _generate(key, target, n, d, family, clusters, spread, r_lo, r_hi, n_pos):
     z = _unit(p + lam * a[:, None] * u[None, :])
     norms = jax.random.uniform(k_rad, (n,), dtype=dtype, minval=r_lo, maxval=r_hi)
     y = jnp.where(jax.random.permutation(k_lab, n) < n_pos, 1.0, -1.0).astype(dtype)
-    return y[:, None] * norms[:, None] * z, y
+    x = y[:, None] * norms[:, None] * z
+    return x, y, _mu(Dataset(x, y))

@@ -157,23 +157,29 @@ def _check_criterion(criterion: str) -> None:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
 
 
-def first_crossing(ts: Float[Array, " T"], gaps: Float[Array, " T"]) -> Float[Array, ""]:
-    """First time a sampled gap g(t_k) reaches <= 0, linearly interpolated; NaN if never.
+def first_crossing(
+    ts: Float[Array, " T"], gaps: Float[Array, " T"], tol: float = 1e-9
+) -> Float[Array, ""]:
+    """First time a sampled gap g(t_k) reaches <= tol, linearly interpolated; NaN if never.
 
-    Slots with non-finite ``ts`` (unused) are ignored. If g(t_0) <= 0 the result is t_0.
+    Slots with non-finite ``ts`` (unused) are ignored (the previous save is the last REAL
+    one). If the first real save already has g <= tol the result is its time.
+    ``tol`` absorbs the root finder's residual at an event-stopped final state.
     Between the last save with g > 0 and the first with g <= 0 the crossing is
     t_{k-1} + (t_k - t_{k-1}) g_{k-1} / (g_{k-1} - g_k). Pure jnp.
     """
     real = jnp.isfinite(ts) & ~jnp.isnan(gaps)
-    hit = real & (gaps <= 0)
+    hit = real & (gaps <= tol)
     k = jnp.argmax(hit)
     any_hit = jnp.any(hit)
-    km1 = jnp.maximum(k - 1, 0)
-    t0, t1 = ts[km1], ts[k]
-    g0, g1 = gaps[km1], gaps[k]
-    denom = jnp.where(g0 - g1 > 0, g0 - g1, 1.0)
-    frac = jnp.clip(jnp.where(g0 - g1 > 0, g0 / denom, 1.0), 0.0, 1.0)
-    t_cross = jnp.where(k == 0, ts[0], t0 + (t1 - t0) * frac)
+    idx = jnp.arange(ts.shape[0])
+    prev = jnp.max(jnp.where(real & (idx < k), idx, -1))  # last real save before k
+    j = jnp.maximum(prev, 0)
+    t0, t1 = ts[j], ts[k]
+    g0, g1 = gaps[j], gaps[k]
+    ok = g0 - g1 > 0
+    frac = jnp.clip(jnp.where(ok, g0 / jnp.where(ok, g0 - g1, 1.0), 1.0), 0.0, 1.0)
+    t_cross = jnp.where(prev < 0, ts[k], t0 + (t1 - t0) * frac)
     return jnp.where(any_hit, t_cross, jnp.nan)
 
 
