@@ -65,7 +65,7 @@ def test_gradient_matches_finite_differences():
     data = blob(key=jax.random.key(3))
     model = TwoLayerReLU.gaussian(5, 6, 0.5, key=jax.random.key(4))
     for loss in ("exp", "logistic", "square"):
-        f = lambda w: empirical_loss(TwoLayerReLU(w, model.v), data.x, data.y, loss)
+        f = lambda w, loss=loss: empirical_loss(TwoLayerReLU(w, model.v), data.x, data.y, loss)
         g = jax.grad(f)(model.w)
         h = 1e-6
         for j, k in [(0, 0), (2, 3), (5, 4)]:
@@ -143,7 +143,7 @@ def test_eps_independence_of_relative_error_and_steps():
     base = TwoLayerReLU.balanced(5, 8, 1.0, key=jax.random.key(12))
     errs, steps = [], []
     for eps in (1e-3, 1e-6, 1e-9):
-        model = jax.tree_util.tree_map(lambda a: eps * a, base)
+        model = jax.tree_util.tree_map(lambda a, eps=eps: eps * a, base)
         cfg = gf.FlowConfig(rtol=1e-6)
         ts = jnp.array([0.0, 8.0])
         run = gf.solve_flow(model, data, t1=8.0, saveat=ts, config=cfg)
