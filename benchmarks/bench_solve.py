@@ -23,7 +23,6 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 import equinox as eqx  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
@@ -133,11 +132,23 @@ def main() -> dict:
     for r in rows:
         r["ratio_vs_gradflow"] = r["wall_s"] / base
     result = {
-        "problem": {"n": N, "d": D, "h": H, "mu": mu, "eps": EPS, "loss": "exp (mean)",
-                    "T_mean_clock": T, "loss_target": TARGET},
+        "problem": {
+            "n": N,
+            "d": D,
+            "h": H,
+            "mu": mu,
+            "eps": EPS,
+            "loss": "exp (mean)",
+            "T_mean_clock": T,
+            "loss_target": TARGET,
+        },
         "rows": rows,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "backend": jax.default_backend(), "jax": jax.__version__},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "backend": jax.default_backend(),
+            "jax": jax.__version__,
+        },
     }
     OUT.mkdir(exist_ok=True)
     (OUT / "bench_solve.json").write_text(json.dumps(result, indent=1))
@@ -145,8 +156,10 @@ def main() -> dict:
     print("| method | wall (s) | grad evals | rel. error at T | time / gradflow |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['method']} | {r['wall_s']:.3g} | {r['grad_evals']} | {r['rel_error']:.2e} "
-              f"| {r['ratio_vs_gradflow']:.1f}x |")
+        print(
+            f"| {r['method']} | {r['wall_s']:.3g} | {r['grad_evals']} | {r['rel_error']:.2e} "
+            f"| {r['ratio_vs_gradflow']:.1f}x |"
+        )
     return result
 
 
