@@ -1,5 +1,6 @@
 """Metrics: mu, cones, balancedness, stable rank, alignment time (vs the root-found event)."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -113,7 +114,13 @@ def test_alignment_time_matches_event_time(toy_runs):
     assert res_stop.reached and res_stop.time == pytest.approx(t_event, abs=1e-9)
     # a tighter delta is reached later; an impossible one never
     assert alignment_time(full, data, 1e-4).time >= res.time
-    never = alignment_time(full, data, 1e-15)
+    # the same run cut at t = 4.9 (before alignment): NaN with a reason
+    short = eqx.tree_at(
+        lambda t: (t.ts, t.model, t.final, t.t_final),
+        full,
+        (full.ts[:50], jax.tree.map(lambda a: a[:50], full.model), full.at(49), full.ts[49]),
+    )
+    never = alignment_time(short, data, DELTA)
     assert not never.reached and np.isnan(never.time) and "not reached" in never.reason
 
 
