@@ -81,7 +81,7 @@ def dead_margin(w: Float[Array, "h d"], data: Dataset) -> Array:
     return -jnp.max(_unit(w) @ _unit(_flat(data)).T, axis=1)
 
 
-def alignment_gap(model, data: Dataset, delta: float) -> Array:
+def alignment_gap(model, data: Dataset, delta: float | Float[Array, ""]) -> Array:
     """max_j min(1 - delta - cos_j, -dead_margin_j): <= 0 iff every neuron is aligned or dead.
 
     Real-valued and continuous in the parameters, so it serves as an ODE event condition.
@@ -188,7 +188,7 @@ def alignment_time_core(
     w: Float[Array, "T h d"],
     v: Float[Array, "T h"],
     data: Dataset,
-    delta: float,
+    delta: float | Float[Array, ""],
     criterion: str = "cos",
 ) -> Float[Array, ""]:
     """Pure-jnp alignment time from stacked saves: first crossing of the gap, or NaN.
