@@ -147,8 +147,10 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     )
 
     def err_norm(y0, y1, yerr):
-        r = _tmap(lambda a, b, e: e / (atol + rtol * jnp.maximum(jnp.abs(a), jnp.abs(b))), y0, y1, yerr)
-        return _rms(r)
+        def scaled(a, b, e):
+            return e / (atol + rtol * jnp.maximum(jnp.abs(a), jnp.abs(b)))
+
+        return _rms(_tmap(scaled, y0, y1, yerr))
 
     # initial pattern; entries exactly at zero take the side their derivative points to
     z0 = pre(params)

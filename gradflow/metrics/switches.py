@@ -1,4 +1,4 @@
-"""Metrics read from the activation-switch log of a kink-aware solve (``FlowConfig(kinks="track")``).
+"""Metrics read from the activation-switch log of a kink-aware solve (kinks="track").
 
 The log (:class:`gradflow.flow.kinks.SwitchLog`) holds every switch of z_ij = w_j . x_i with its
 root-found time, so activation patterns, cone memberships and their entry times are EXACT (to
