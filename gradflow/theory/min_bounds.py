@@ -253,13 +253,18 @@ def min_bounds(
     zeta = zeta1 if math.isnan(zeta2) else min(zeta1, zeta2)
     c = min(zeta, xi) * math.sqrt(mu) * X_min
     log_n = math.log(n)
-    t1_sum = 16.0 * log_n / c
-    dwell_sum = 4.0 / c
-    term1 = min(mu, zeta, xi) * math.sqrt(mu) * X_min / (
-        4.0 * math.sqrt(h) * n * X_max**2 * W_max**2
-    )
-    log_term1 = math.log(term1) if term1 > 0 else -math.inf
-    log_term2 = -0.5 * math.log(h) - 64.0 * n * X_max * log_n / c
+    if c <= 0:  # zeta2 = 0: the init condition (26) fails, Theorem 1 gives no bound
+        assumptions.append("zeta = 0: Assumption 2 (eq. 26) fails for this init; t1 = inf")
+        t1_sum = dwell_sum = math.inf
+        log_term1 = log_term2 = -math.inf
+    else:
+        t1_sum = 16.0 * log_n / c
+        dwell_sum = 4.0 / c
+        term1 = min(mu, zeta, xi) * math.sqrt(mu) * X_min / (
+            4.0 * math.sqrt(h) * n * X_max**2 * W_max**2
+        )
+        log_term1 = math.log(term1)
+        log_term2 = -0.5 * math.log(h) - 64.0 * n * X_max * log_n / c
     log_eps_max = min(log_term1, log_term2)
     return MinBounds(
         n=n,
