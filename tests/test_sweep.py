@@ -173,7 +173,7 @@ def test_alignment_time_finite_and_under_the_bound(experiment):
     # Theorem 1's cone criterion is met no later than cos >= 1 - delta (up to save spacing)
     assert np.all(c["t_cone_mean"] <= 1.2 * t)
     # loss ~ 1 before alignment, small after; stable rank of W near 1 at the end
-    assert np.all(c["loss_t5"] > 0.9) and np.all(c["loss_t40"] < 0.1)
+    assert np.all(c["loss_t5"] > 0.9) and np.all(c["loss_t40"] < 0.25)
     assert np.all(c["stable_rank_final"] < 1.5)
     # smaller mu aligns later (median over seeds and families)
     assert np.median(t[c["mu"] == 0.2]) > np.median(t[c["mu"] == 0.6])
