@@ -95,16 +95,16 @@ def _check(n, d, mu, family, balance, radius, clusters, spread) -> tuple[float, 
     return r_lo, r_hi
 
 
-def _raw_directions(key, n, d, family, clusters, spread):
-    k_axis, k_dir, k_noise = jax.random.split(key, 3)
-    u = _unit(jax.random.normal(k_axis, (d,)))
+def _raw_directions(g, n, d, family, clusters, spread):
+    """Raw directions from one block of standard normals g (1 + m + n rows, d columns)."""
+    u = _unit(g[0])
     if family == "cone":
-        r = _perp_unit(jax.random.normal(k_dir, ((n + 1) // 2, d)), u)
+        r = _perp_unit(g[1 : 1 + (n + 1) // 2], u)
         q = u[None, :] + jnp.concatenate([r, -r])[:n]
     else:
-        c = _perp_unit(jax.random.normal(k_dir, (clusters, d)), u)
+        c = _perp_unit(g[1 : 1 + clusters], u)
         c = c.at[1].set(-c[0])
-        noise = spread * jax.random.normal(k_noise, (n, d)) / math.sqrt(d)
+        noise = spread * g[1 + clusters : 1 + clusters + n] / math.sqrt(d)
         q = u[None, :] + c[jnp.arange(n) % clusters] + noise
     a = q @ u
     p = q - a[:, None] * u[None, :]
@@ -174,11 +174,17 @@ def separated(
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6, 7, 8, 9))
 def _generate(key, target, n, d, family, clusters, spread, r_lo, r_hi, n_pos):
     dtype = target.dtype
-    k_raw, k_lab, k_rad = jax.random.split(key, 3)
-    u, p, a = _raw_directions(k_raw, n, d, family, clusters, spread)
+    # two random draws in all (threefry compiles slowly on CPU): normals and uniforms
+    k_normal, k_uniform = jax.random.split(key)
+    m = (n + 1) // 2 if family == "cone" else clusters + n
+    u, p, a = _raw_directions(
+        jax.random.normal(k_normal, (1 + m, d), dtype=dtype), n, d, family, clusters, spread
+    )
     lam = _stretch(u, p, a, target)
     z = _unit(p + lam * a[:, None] * u[None, :])
-    norms = jax.random.uniform(k_rad, (n,), dtype=dtype, minval=r_lo, maxval=r_hi)
-    y = jnp.where(jax.random.permutation(k_lab, n) < n_pos, 1.0, -1.0).astype(dtype)
+    unif = jax.random.uniform(k_uniform, (2, n), dtype=dtype)
+    norms = r_lo + (r_hi - r_lo) * unif[0]
+    rank = jnp.argsort(jnp.argsort(unif[1]))  # a uniformly random permutation of 0..n-1
+    y = jnp.where(rank < n_pos, 1.0, -1.0).astype(dtype)
     x = y[:, None] * norms[:, None] * z
     return x, y, _mu(Dataset(x, y))
