@@ -39,7 +39,7 @@ PROBLEM_SRC = textwrap.dedent(
 )
 exec(PROBLEM_SRC, globals())
 GRID = {"n": [8], "s": [0.2, 0.4]}
-SEEDS = 12
+SEEDS = 8
 KW = dict(chunk_size=2, name="cone", config={"h": 8}, progress=False, strategy="map")
 
 
@@ -70,7 +70,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     deadline = time.time() + 120
     try:
         while time.time() < deadline:
-            if out.is_dir() and len(list(out.glob("chunk-*.parquet"))) >= 3:
+            if out.is_dir() and len(list(out.glob("chunk-*.parquet"))) >= 2:
                 break
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
             time.sleep(0.05)
@@ -78,7 +78,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     finally:
         proc.wait()
     n_done = len(list(out.glob("chunk-*.parquet")))
-    assert 3 <= n_done < 12, n_done  # killed mid-way: some chunks done, some not
+    assert 2 <= n_done < 8, n_done  # killed mid-way: some chunks done, some not
     partial = gs.load_results(out)
     assert partial.num_rows == 2 * n_done
     kept = {p.name: p.stat().st_mtime_ns for p in out.glob("chunk-*.parquet")}
@@ -91,7 +91,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     assert len(pairs) == len(set(pairs)) == 2 * SEEDS  # none duplicated, none missing
     # finished chunks were kept as they were (not rewritten), the rest were added
     assert {n: (out / n).stat().st_mtime_ns for n in kept} == kept
-    assert len(list(out.glob("chunk-*.parquet"))) == 12
+    assert len(list(out.glob("chunk-*.parquet"))) == 8
     p = _rows(partial)
     index = {pair: i for i, pair in enumerate(pairs)}
     for j, pair in enumerate(zip(p["grid_index"], p["seed"], strict=True)):
