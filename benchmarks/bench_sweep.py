@@ -11,7 +11,8 @@ Measured: seeds/s of gradflow ``map``, ``vmap``, ``loop`` (Python loop of single
 solves) and ``shard_map`` with 1, 2, 4 host devices (subprocesses with
 XLA_FLAGS=--xla_force_host_platform_device_count=K), vs GD: a jitted optax.sgd
 ``lax.fori_loop`` per seed (and vmapped over seeds); gradient evaluations per seed; seeds/s
-of ``map`` for n = 30, 100, 300. Timings exclude compilation (each strategy runs once first).
+of ``map`` for n = 30, 100, 300. (At the 1e-6 target only ``map`` is timed: the solve
+needs ~40x more steps there, and the strategies' ratios are those measured at 1e-4.) Timings exclude compilation (each strategy runs once first).
 
     python benchmarks/bench_sweep.py [--seeds 16]   # table + results/bench_sweep_<backend>.json
 """
@@ -214,7 +215,8 @@ def main() -> dict:
             continue
         prob = Problem(T, c["gf_rtol"])
         row: dict = {"gf_rtol": c["gf_rtol"], "gf_error": c["gf_error"]}
-        for strat in ("map", "vmap", "loop"):
+        strategies = ("map", "vmap", "loop") if tgt == "0.0001" else ("map",)
+        for strat in strategies:
             rate, info = seeds_per_s(prob, strat, S)
             row[strat] = {"seeds_per_s": rate, **info}
             print(f"target {tgt}: {strat}: {rate:.2f} seeds/s {info}")
@@ -229,11 +231,13 @@ def main() -> dict:
         row["ratio_map_vs_best_gd"] = row["map"]["seeds_per_s"] / best_gd
         print(f"target {tgt}: GD {gd}")
         res["targets"][tgt] = row
+        save(res)
     rtol4 = cal["0.0001"]["gf_rtol"] or 1e-6
     res["n_scaling_map"] = []
     for n in (30, 100, 300):
         rate, info = seeds_per_s(Problem(T, rtol4, n=n), "map", S)
         res["n_scaling_map"].append({"n": n, "seeds_per_s": rate, **info})
+        save(res)
         print(f"n={n}: {rate:.2f} seeds/s")
     if not args.skip_shard:
         res["devices_scaling_shard_map"] = shard_scaling(T, rtol4, S)
@@ -264,6 +268,8 @@ def table(res: dict) -> str:
         gd = row["gd_optax"]
         base = gd["loop_seeds_per_s"]
         for strat in ("map", "vmap", "loop"):
+            if strat not in row:
+                continue
             r = row[strat]
             lines.append(
                 f"| {tgt} | gradflow {strat} (rtol {row['gf_rtol']:g}) | "
