@@ -12,7 +12,8 @@ solves) and ``shard_map`` with 1, 2, 4 host devices (subprocesses with
 XLA_FLAGS=--xla_force_host_platform_device_count=K), vs GD: a jitted optax.sgd
 ``lax.fori_loop`` per seed (and vmapped over seeds); gradient evaluations per seed; seeds/s
 of ``map`` for n = 30, 100, 300. (At the 1e-6 target only ``map`` is timed: the solve
-needs ~40x more steps there, and the strategies' ratios are those measured at 1e-4.) Timings exclude compilation (each strategy runs once first).
+needs ~40x more steps there, and the strategies' ratios are those measured at 1e-4.)
+Timings exclude compilation (each strategy runs once first).
 
     python benchmarks/bench_sweep.py [--seeds 16]   # table + results/bench_sweep_<backend>.json
 """
@@ -242,6 +243,13 @@ def main() -> dict:
     if not args.skip_shard:
         res["devices_scaling_shard_map"] = shard_scaling(T, rtol4, S)
         print(res["devices_scaling_shard_map"])
+    save(res)
+    print(table(res))
+    return res
+
+
+def save(res: dict) -> None:
+    """Write the results so far (the run is long; partial results survive an interrupt)."""
     res["machine"] = {
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
@@ -252,8 +260,6 @@ def main() -> dict:
     OUT.mkdir(exist_ok=True)
     path = OUT / f"bench_sweep_{jax.default_backend()}.json"
     path.write_text(json.dumps(res, indent=1))
-    print(table(res))
-    return res
 
 
 def table(res: dict) -> str:
