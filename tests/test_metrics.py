@@ -137,6 +137,11 @@ def test_alignment_time_core_jit_vmap(runs):
     np.testing.assert_allclose(batch, loop, rtol=1e-12)
     # the wrapper adds the final state (t1 here, already saved): same number
     assert float(batch[0]) == pytest.approx(alignment_time(full, data, 1e-2).time, rel=1e-12)
+    # a batched (vmapped-shape) Trajectory gives one time per run
+    two = jax.tree.map(lambda a: jnp.stack([a, a]), full)
+    res = alignment_time(two, data, 1e-2)
+    np.testing.assert_allclose(res.time, [batch[0], batch[0]], rtol=1e-12)
+    assert res.reached.tolist() == [True, True] and "2 of 2" in res.reason
 
 
 def test_alignment_time_rejects_bad_input(runs):

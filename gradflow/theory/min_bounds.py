@@ -27,9 +27,13 @@ PAPERS.md Sec. 1; the stored HTML copy of the paper could only be read in part):
 - Lemma 9 (xi): every direction z in neither S_+ nor S_- has |cos(z, s)| <= sqrt(1 - xi) for
   every s in the data cone K = {sum_i a_i y_i x_i, a_i >= 0}. For s in K the nearest
   direction outside S_+ lies on a hyperplane z . x_i = 0, at sin(angle) = |cos(s, x_i)|, and
-  cos(s, y_i x_i) over s in K is smallest at a generator, so the largest valid xi is
-      xi = min_ij cos^2(y_i x_i, y_j x_j) = mu^2       (our derivation; the paper asserts
-  existence). The paper's O(log n / sqrt(mu)) treats zeta and xi as constants.
+  cos(s, y_i x_i) over s in K is smallest at a generator (spherical distance is convex
+  within a hemisphere), so
+      xi = min_ij cos^2(y_i x_i, y_j x_j) = mu^2
+  satisfies the condition (our derivation; the paper asserts existence). It is the largest
+  such xi unless the nearest boundary directions happen to lie in S_-; a smaller valid xi
+  only makes t1 larger, so the bound stays valid. The paper's O(log n / sqrt(mu)) treats
+  zeta and xi as constants: with xi = mu^2 the bound scales like log n / mu^2.5 when xi binds.
 - App. C.2: t1 = 16 log n / (min{zeta, xi} sqrt(mu) X_min) (harmonic sum over the longest
   chain of activation-pattern changes); max dwell time in one pattern with n_a active samples
   4 / (min{zeta, xi} sqrt(mu) X_min n_a), largest for n_a = 1.
