@@ -51,6 +51,10 @@ def test_model_init_and_defaults():
     b = min_bounds(TINY, h=2, eps=eps, model=model)
     ref = min_bounds(TINY, h=2, eps=eps, W0=W0, v=V)
     assert b.zeta2 == pytest.approx(ref.zeta2) and b.W_max == pytest.approx(ref.W_max)
+    gauss = TwoLayerReLU(w=jnp.asarray(eps * W0), v=jnp.asarray(eps * 3 * V))
+    assert any("not balanced" in a for a in min_bounds(TINY, h=2, eps=eps, model=gauss).assumptions)
+    with pytest.raises(ValueError, match="W0 must have shape"):
+        min_bounds(TINY, h=3, eps=eps, model=model)
     bare = min_bounds(TINY, h=2, eps=eps)
     assert math.isnan(bare.zeta2) and bare.zeta == pytest.approx(0.36) and bare.W_max == 1.0
     assert len(bare.assumptions) == 2

@@ -158,8 +158,9 @@ def _init_rows(model, W0, v, eps: float, h: int, d: int):
     if model is not None:
         if not (hasattr(model, "w") and hasattr(model, "v")):
             raise ValueError("model must have first-layer weights w (h, d) and readout v (h,)")
-        W0 = np.asarray(model.w, dtype=float) / eps
-        v = np.asarray(model.v, dtype=float)
+        w = np.asarray(model.w, dtype=float)
+        W0 = w.reshape(w.shape[0], -1) / eps
+        v = np.asarray(model.v, dtype=float) / eps
     if W0 is None:
         if v is not None:
             raise ValueError("v (readout signs) needs W0 as well")
@@ -245,7 +246,15 @@ def min_bounds(
         assumptions.append("no init given: W_max = 1 (unit rows of W0)")
         assumptions.append("no init given: zeta2 unknown (NaN), zeta = zeta1 (eq. 26 not binding)")
     else:
-        W_max = float(np.max(np.linalg.norm(W0a, axis=1)))
+        row_norms = np.linalg.norm(W0a, axis=1)
+        W_max = float(np.max(row_norms))
+        if va is not None:
+            imbalance = float(np.max(np.abs(va**2 - row_norms**2))) / max(W_max**2, 1e-300)
+            if imbalance > 1e-6:
+                assumptions.append(
+                    f"init is not balanced (max |v_j^2 - |w_j|^2| / W_max^2 = {imbalance:.3g}"
+                    f" at scale eps); Theorem 1 assumes |v_j| = |w_j|"
+                )
         wu = _unit(W0a)
         cos_to_minus, cos_to_plus = wu @ _unit(xm), wu @ _unit(xp)
         if va is None:
