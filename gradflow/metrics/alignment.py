@@ -196,8 +196,9 @@ def alignment_time_core(
     criterion "cos": every neuron has cos(w_j, x_{sign v_j}) >= 1 - delta or is dead
     (:func:`alignment_gap`); "cone": every neuron is in S_{sign v_j} or dead
     (:func:`cone_gap`, Theorem 1's criterion). The time is on the clock of ``ts``.
-    jit/vmap-friendly (``criterion`` must be static).
+    jit/vmap-friendly (``criterion`` must be static; "cone" ignores ``delta``).
     """
+    _check_criterion(criterion)
     gap = _gap_fn(criterion, delta)
     gaps = jax.vmap(lambda wk, vk: gap(wk, vk, data))(w, v)
     gaps = jnp.where(jnp.isfinite(ts), gaps, jnp.inf)

@@ -196,7 +196,8 @@ def min_bounds(
         data: binary data set (labels +-1, both classes non-empty), mu-separated (mu > 0).
         h: width (number of neurons). eps: init scale (W = eps * W0), > 0.
         model: the INITIAL network (``model.w`` = eps * W0, ``model.v``): gives W_max and
-            zeta2 (signs of v). Or pass ``W0`` (unscaled rows, (h, d)) and optionally ``v``.
+            zeta2 (signs of v); an unbalanced init (|v_j| != |w_j|) is flagged in
+            ``assumptions``. Or pass ``W0`` (unscaled rows, (h, d)) and optionally ``v``.
         delta: optional cos-alignment tolerance; ``delta_covered`` says if Theorem 1 covers it.
 
     Without an init: W_max = 1 is assumed (unit rows, E|w_j|^2 = eps^2 under
