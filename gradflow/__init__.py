@@ -7,36 +7,17 @@ Public API (everything else is private):
 >>> traj = gf.solve_flow(model, gf.data.two_point(0.1), t1=42.0)
 """
 
-from . import data as data
-from . import metrics as metrics
-from . import models as models
-from . import theory as theory
+from . import data as data, metrics as metrics, models as models, theory as theory
 from .data import Dataset as Dataset
 from .flow import (
     FlowConfig as FlowConfig,
-)
-from .flow import (
     Status as Status,
-)
-from .flow import (
     Stop as Stop,
-)
-from .flow import (
     Trajectory as Trajectory,
-)
-from .flow import (
     aligned as aligned,
-)
-from .flow import (
     gd as gd,
-)
-from .flow import (
     log_times as log_times,
-)
-from .flow import (
     loss_below as loss_below,
-)
-from .flow import (
     solve_flow as solve_flow,
 )
 from .losses import empirical_loss as empirical_loss

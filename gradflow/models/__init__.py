@@ -1,4 +1,3 @@
 """Network definitions (Equinox modules, written for one example)."""
 
-from .two_layer import Linear as Linear
-from .two_layer import TwoLayerReLU as TwoLayerReLU
+from .two_layer import Linear as Linear, TwoLayerReLU as TwoLayerReLU

@@ -1,4 +1,3 @@
 """Closed-form predictions of the papers (bounds, population losses)."""
 
-from .min_bounds import MinBounds as MinBounds
-from .min_bounds import min_bounds as min_bounds
+from .min_bounds import MinBounds as MinBounds, min_bounds as min_bounds
