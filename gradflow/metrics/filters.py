@@ -87,7 +87,8 @@ def margins(model: Any, data: Dataset) -> Float[Array, " n"]:
 
 def accuracy(model: Any, data: Dataset) -> Float[Array, ""]:
     """Fraction of examples with y_i f(x_i) > 0 (a tie f = 0 counts as wrong)."""
-    return jnp.mean(margins(model, data) > 0)
+    m = margins(model, data)
+    return jnp.mean((m > 0).astype(m.dtype))
 
 
 class FilterSummary(eqx.Module):
@@ -109,6 +110,6 @@ class FilterSummary(eqx.Module):
         return {
             "norms": filter_norms(model.w),
             "cos": pattern_cos(model.w, self.patterns),
-            "accuracy": jnp.mean(m > 0),
+            "accuracy": jnp.mean((m > 0).astype(m.dtype)),
             "min_margin": jnp.min(m),
         }
