@@ -11,16 +11,20 @@ the form every gradflow conv model and metric uses. Sizes and strides are static
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from jaxtyping import Array, Float
 
-Size = int | tuple[int] | tuple[int, int]
+Size = int | tuple[int, ...]
 
 
-def _as_tuple(name: str, value, ndim: int) -> tuple[int, ...]:
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        value = (int(value),) * ndim
+def _as_tuple(name: str, value: Any, ndim: int) -> tuple[int, ...]:
     msg = f"{name} must be an int or a tuple of {ndim} ints, got {value!r}"
+    if isinstance(value, bool):
+        raise ValueError(msg)
+    if isinstance(value, int | np.integer):
+        value = (int(value),) * ndim
     try:
         out = tuple(value)
     except TypeError:

@@ -10,6 +10,7 @@ by ``jax.lax.stop_gradient``) or trained. 1-D signals (L,) and 2-D images (H, W)
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -143,7 +144,7 @@ class TwoLayerCNN(eqx.Module):
         check_activation(activation)
         _check_choice("pooling", pooling, POOLINGS)
         _check_choice("readout", readout, READOUTS)
-        kw = dict(
+        kw: dict[str, Any] = dict(
             signal_shape=shape,
             size=size_t,
             stride=stride_t,
