@@ -176,7 +176,8 @@ def table(rows) -> str:
             )
         lines.append(
             f"| {r['problem']} | {r['target_loss']:g} | {r['t_target_gf']:.3g} | "
-            f"{r['gf_grad_evals']} | {r['gf_wall_s']:.3g} " + gd_part
+            f"{r['gf_grad_evals']} | {r['gf_wall_s']:.3g} "
+            + gd_part
             + f" {small if small is not None else 'not reached'} |"
         )
     return "\n".join(lines)

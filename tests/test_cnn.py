@@ -69,9 +69,9 @@ def test_patches_known_values():
     np.testing.assert_array_equal(
         patches(img, 2), [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13], [10, 11, 14, 15]]
     )
-    np.testing.assert_array_equal(patches(img, (2, 3), 1)[:3], [[0, 1, 2, 4, 5, 6],
-                                                                [1, 2, 3, 5, 6, 7],
-                                                                [4, 5, 6, 8, 9, 10]])
+    np.testing.assert_array_equal(
+        patches(img, (2, 3), 1)[:3], [[0, 1, 2, 4, 5, 6], [1, 2, 3, 5, 6, 7], [4, 5, 6, 8, 9, 10]]
+    )
     assert num_patches((8, 8), 3, 1) == 36 and num_patches((12,), 3) == 4
 
 
@@ -90,20 +90,33 @@ CASES = [
 def test_output_equals_patch_loop(shape, size, stride, pooling, act):
     kx, km = jax.random.split(jax.random.key(7))
     model = TwoLayerCNN.gaussian(
-        shape, size, 5, 0.8, stride=stride, activation=act, pooling=pooling,
-        readout="trained", key=km,
+        shape,
+        size,
+        5,
+        0.8,
+        stride=stride,
+        activation=act,
+        pooling=pooling,
+        readout="trained",
+        key=km,
     )
     xs = jax.random.normal(kx, (3, *shape))
     for x, out in zip(xs, jax.vmap(model)(xs), strict=True):
-        assert float(out) == pytest.approx(loop_output(model, np.asarray(x)), rel=1e-12,
-                                           abs=1e-14)
+        assert float(out) == pytest.approx(loop_output(model, np.asarray(x)), rel=1e-12, abs=1e-14)
 
 
 def test_gradient_matches_finite_differences():
     shape, key = (7, 6), jax.random.key(3)
     model = TwoLayerCNN.gaussian(
-        shape, (3, 2), 4, 1.0, stride=1, activation="xsigmoid", pooling="none",
-        readout="trained", key=key,
+        shape,
+        (3, 2),
+        4,
+        1.0,
+        stride=1,
+        activation="xsigmoid",
+        pooling="none",
+        readout="trained",
+        key=key,
     )
     x = jax.random.normal(jax.random.key(4), shape)
     grad = jax.grad(lambda m: m(x))(model)
@@ -121,8 +134,10 @@ def test_gradient_matches_finite_differences():
 
 
 def _fields(m):
-    return {f: getattr(m, f) for f in ("w", "a", "signal_shape", "size", "stride",
-                                        "activation", "pooling", "readout")}
+    return {
+        f: getattr(m, f)
+        for f in ("w", "a", "signal_shape", "size", "stride", "activation", "pooling", "readout")
+    }
 
 
 def test_fixed_readout_gets_no_gradient_and_stays_fixed():
@@ -138,9 +153,7 @@ def test_fixed_readout_gets_no_gradient_and_stays_fixed():
 
 def test_balanced_init_norms():
     m = TwoLayerCNN.balanced((8, 8), 3, 6, 1e-4, stride=1, pooling="none", key=jax.random.key(2))
-    np.testing.assert_allclose(
-        np.linalg.norm(m.a, axis=1), np.linalg.norm(m.w, axis=1), rtol=1e-12
-    )
+    np.testing.assert_allclose(np.linalg.norm(m.a, axis=1), np.linalg.norm(m.w, axis=1), rtol=1e-12)
     assert m.a.shape == (6, 36) and m.filters.shape == (6, 3, 3)
     assert np.mean(np.linalg.norm(m.w, axis=1)) == pytest.approx(1e-4, rel=0.5)
 
@@ -184,8 +197,9 @@ def test_yu_filters_learn_key_patterns():
 def test_filter_metrics_on_known_filters():
     _, pats = pattern_data(4, 6, 3, num_background=2, key=jax.random.key(9))
     basis = pats.all
-    w = jnp.stack([3.0 * basis[0], 2.0 * basis[1] + 0.1 * basis[2], 0.5 * basis[3],
-                   0.2 * basis[3] - basis[0]])
+    w = jnp.stack(
+        [3.0 * basis[0], 2.0 * basis[1] + 0.1 * basis[2], 0.5 * basis[3], 0.2 * basis[3] - basis[0]]
+    )
     c = np.asarray(pattern_cos(w, pats))
     assert c[0, 0] == pytest.approx(1.0) and c[3, 0] == pytest.approx(-1 / np.sqrt(1.04))
     np.testing.assert_allclose(best_key_cos(w, pats), [1.0, 2.0 / np.sqrt(4.01)], rtol=1e-12)
@@ -193,7 +207,8 @@ def test_filter_metrics_on_known_filters():
     # its largest cos is to background b_2, although it is mostly -p_+)
     assert float(key_background_ratio(w, pats)) == pytest.approx(3.0 / np.sqrt(1.04))
     assert float(key_background_ratio(w, pats, "mean")) == pytest.approx(
-        (3.0 + np.sqrt(4.01)) / 2 / np.sqrt(1.04))
+        (3.0 + np.sqrt(4.01)) / 2 / np.sqrt(1.04)
+    )
 
 
 def test_accuracy_counts_ties_as_wrong():
@@ -223,8 +238,12 @@ def test_validation_errors(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         TwoLayerCNN.gaussian(
-            args.pop("signal_shape"), args.pop("size"), args.pop("num_filters"),
-            args.pop("eps"), key=jax.random.key(0), **args,
+            args.pop("signal_shape"),
+            args.pop("size"),
+            args.pop("num_filters"),
+            args.pop("eps"),
+            key=jax.random.key(0),
+            **args,
         )
 
 

@@ -39,8 +39,7 @@ def test_data_matrix_equals_loop_1d_and_2d():
     z2 = np.asarray(data_matrix(Dataset(x2, y), (2, 3), 1))
     cols = [(r, c) for r in range(4) for c in range(2)]
     ref2 = sum(
-        y[i] * np.stack([x2[i, r : r + 2, c : c + 3].ravel() for r, c in cols], 1)
-        for i in range(5)
+        y[i] * np.stack([x2[i, r : r + 2, c : c + 3].ravel() for r, c in cols], 1) for i in range(5)
     )
     np.testing.assert_allclose(z2, ref2 / 5, rtol=1e-12)
     np.testing.assert_allclose(
@@ -107,8 +106,15 @@ def test_kernels_condense_for_small_init_only():
     res = {}
     for eps in (1e-6, 1.0):
         model = TwoLayerCNN.gaussian(
-            (20,), 5, 8, eps, stride=1, activation="tanh", pooling="none",
-            readout="trained", key=jax.random.key(1),
+            (20,),
+            5,
+            8,
+            eps,
+            stride=1,
+            activation="tanh",
+            pooling="none",
+            readout="trained",
+            key=jax.random.key(1),
         )
         traj = solve_flow(model, data, t1=t_e, saveat=jnp.array([0.0, t_e]), fn=summary)
         assert traj.status.ok, traj.describe()

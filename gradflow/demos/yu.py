@@ -66,13 +66,19 @@ def run(out: Path, seed: int = 0) -> DemoResult:
         s = traj.summary
         figures.append(
             filter_curves(
-                traj.ts, s["norms"], s["cos"], s["accuracy"], ratio, out / f"yu_{name}.png",
-                title=f"Yu et al. key patterns (our reconstruction), readout {name}, "
-                f"eps = {EPS:g}",
+                traj.ts,
+                s["norms"],
+                s["cos"],
+                s["accuracy"],
+                ratio,
+                out / f"yu_{name}.png",
+                title=f"Yu et al. key patterns (our reconstruction), readout {name}, eps = {EPS:g}",
             )
         )
-    head = (f"{'readout':<9}{'cos p+':>8}{'cos p-':>8}{'key/bg max':>12}{'key/bg mean':>13}"
-            f"{'acc':>6}{'loss':>10}{'steps':>7}{'rejected':>9}  status")
+    head = (
+        f"{'readout':<9}{'cos p+':>8}{'cos p-':>8}{'key/bg max':>12}{'key/bg mean':>13}"
+        f"{'acc':>6}{'loss':>10}{'steps':>7}{'rejected':>9}  status"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         fmt = lambda v: "inf" if math.isinf(v) else f"{v:.3g}"

@@ -56,8 +56,9 @@ def digits_images(n_per_class: int = 60) -> Dataset:
     return Dataset(x.reshape(-1, 8, 8), np.where(t[keep] == 0, 1.0, -1.0))
 
 
-def condense(data: Dataset, size, num_filters: int, eps_list=EPSILONS, *, seed: int = 0,
-             num_saves: int = 40):
+def condense(
+    data: Dataset, size, num_filters: int, eps_list=EPSILONS, *, seed: int = 0, num_saves: int = 40
+):
     """Solve GF for each eps (same kernel directions at t = 0) to 2 t_early(1e-6).
 
     Returns a dict: ``z``, ``s`` (top 2 singular values), ``u`` (p,), ``t_early``, ``ts``,
@@ -72,8 +73,15 @@ def condense(data: Dataset, size, num_filters: int, eps_list=EPSILONS, *, seed: 
     summary = CondensationSummary(vecs[0])
     for eps in eps_list:
         model = TwoLayerCNN.gaussian(
-            shape, size, num_filters, eps, stride=1, activation="tanh", pooling="none",
-            readout="trained", key=jax.random.key(seed),
+            shape,
+            size,
+            num_filters,
+            eps,
+            stride=1,
+            activation="tanh",
+            pooling="none",
+            readout="trained",
+            key=jax.random.key(seed),
         )
         out["runs"][eps] = solve_flow(model, data, t1=float(ts[-1]), saveat=ts, fn=summary)
     return out
@@ -93,8 +101,10 @@ def run(out: Path, seed: int = 0) -> DemoResult:
         "bumps": (bump_data(40, 20, key=jax.random.key(seed)), 5, 8),
         "digits": (digits_images(), 3, 16),
     }
-    head = (f"{'data':<8}{'s1/s2':>7}{'t_early':>9}{'eps':>8}{'mean|cos| @t_early':>20}"
-            f"{'index':>7}{'loss':>9}  status")
+    head = (
+        f"{'data':<8}{'s1/s2':>7}{'t_early':>9}{'eps':>8}{'mean|cos| @t_early':>20}"
+        f"{'index':>7}{'loss':>9}  status"
+    )
     lines, figures, ok = [head, "-" * len(head)], [], True
     for name, (data, size, k) in problems.items():
         res = condense(data, size, k, seed=seed + 1)
@@ -111,7 +121,8 @@ def run(out: Path, seed: int = 0) -> DemoResult:
             curves.append((f"eps = {eps:g}", traj.ts, mean_cos, t_e if eps == 1e-6 else None))
         figures.append(
             cos_to_prediction(
-                curves, out / f"zhou_{name}_cos.png",
+                curves,
+                out / f"zhou_{name}_cos.png",
                 title=f"{name}: kernels vs predicted direction u_1 (dotted: t_early)",
             )
         )
@@ -120,7 +131,9 @@ def run(out: Path, seed: int = 0) -> DemoResult:
         pick = [int(np.argmin(np.abs(ts - f * t_e))) for f in (0.0, 0.25, 0.5, 0.75, 1.0)]
         figures.append(
             cosine_strip(
-                np.asarray(small.summary["w"])[pick], ts[pick], res["u"],
+                np.asarray(small.summary["w"])[pick],
+                ts[pick],
+                res["u"],
                 out / f"zhou_{name}_strip.png",
                 title=f"{name}, eps = 1e-6: pairwise kernel cosines, ordered by w.u_1",
             )

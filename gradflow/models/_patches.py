@@ -51,9 +51,7 @@ def patch_grid(
     shape = tuple(int(s) for s in shape)
     ndim = len(shape)
     if ndim not in (1, 2):
-        raise ValueError(
-            f"patches need a 1-D signal (L,) or a 2-D image (H, W), got shape {shape}"
-        )
+        raise ValueError(f"patches need a 1-D signal (L,) or a 2-D image (H, W), got shape {shape}")
     size_t = _as_tuple("size", size, ndim)
     stride_t = size_t if stride is None else _as_tuple("stride", stride, ndim)
     for axis, (n, p) in enumerate(zip(shape, size_t, strict=True)):
