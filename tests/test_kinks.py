@@ -225,3 +225,22 @@ def test_auto_mode_and_protocol():
         gf.FlowConfig(max_events=0)
     x = jnp.array([1.0, -2.0, 0.5])
     assert jnp.allclose(relu.masked_call(x, relu.preactivations(x) > 0), relu(x))
+
+
+def test_stop_event_time_matches_reference(problem, ref):
+    """A stop condition (loss <= 0.3) inside the kink-aware loop: root-found time and state."""
+    model, data = problem
+    cfg = gf.FlowConfig(rtol=1e-10, kinks="track")
+    tr = gf.solve_flow(model, data, t1=T1, saveat=TS, stop=gf.loss_below(0.3), config=cfg)
+    assert tr.status == gf.Status.EVENT
+    t_ev = float(tr.t_event)
+    assert t_ev == float(tr.t_final) < T1
+    assert abs(float(gf.empirical_loss(tr.final, data.x, data.y)) - 0.3) <= 1e-9
+    assert np.all(np.isinf(np.asarray(tr.ts)[np.asarray(TS) > t_ev]))
+    lo, hi = 0.0, T1  # 128-section of the reference loss (same compiled reference solve)
+    for _ in range(4):
+        grid = np.linspace(lo, hi, len(TS))
+        loss = np.asarray(_solve(problem, "off", 1e-13, "dopri8", jnp.asarray(grid)).loss)
+        k = int(np.argmax(loss <= 0.3))
+        lo, hi = grid[k - 1], grid[k]
+    assert hi - lo < 1e-6 and lo <= t_ev + 1e-9 and t_ev - 1e-9 <= hi, (lo, t_ev, hi)
