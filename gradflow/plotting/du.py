@@ -1,0 +1,60 @@
+"""Figures of the Du et al. filter-learning demo (matplotlib imported inside functions only)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def du_figure(curves, rows, path: Path, *, learned: float | None = None) -> Path:
+    """Left: |w(t) - w*| against flow time for each run. Right: time to learn per setting.
+
+    Args:
+        curves: list of (label, ts, err) with ts on the mean-loss clock (GD: t = sum eta).
+        rows: list of (group, name, t_learn_median, t_learn_per_seed) from the demo.
+        learned: the error level that defines t_learn (drawn as a dashed line).
+    """
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.4))
+    for label, ts, err in curves:
+        ts, err = np.asarray(ts), np.asarray(err)
+        keep = np.isfinite(ts) & np.isfinite(err) & (err > 0)
+        ax1.plot(ts[keep], err[keep], label=label, lw=1.4)
+    if learned is not None:
+        ax1.axhline(learned, ls="--", color="gray", lw=0.8)
+    ax1.set_yscale("log")
+    ax1.set_xlabel("flow time t (mean-loss clock; GD: sum of steps)")
+    ax1.set_ylabel("|w - w*|")
+    ax1.set_title("filter error under GF and GD")
+    ax1.legend(fontsize=7)
+
+    names = [f"{g}: {n}" for g, n, _, _ in rows]
+    vals = [t if not math.isnan(t) else 0.0 for _, _, t, _ in rows]
+    colors = {"overlap": "tab:blue", "input law": "tab:green", "closeness": "tab:orange"}
+    y = np.arange(len(rows))
+    ax2.barh(y, vals, color=[colors.get(g, "gray") for g, _, _, _ in rows])
+    for i, (_, _, t, each) in enumerate(rows):
+        pts = [x for x in each if not math.isnan(x)]
+        ax2.plot(pts, [i] * len(pts), "k.", ms=4)
+        if math.isnan(t):
+            ax2.text(0, i, " never", va="center", fontsize=7)
+    ax2.set_yticks(y, names, fontsize=7)
+    ax2.invert_yaxis()
+    ax2.set_xlabel("time to learn (flow time, median; dots = seeds)")
+    ax2.set_title("time to learn vs overlap, input law, patch closeness")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
