@@ -43,7 +43,8 @@ from ..losses import PER_SAMPLE, empirical_loss, reduce
 from .trajectory import Status, Trajectory
 
 AUTO_RTOL = 3e-5
-_ZREL = 1e-12  # "at zero": |z_ij| below this fraction of max_i |z_ij| (per neuron)
+_ZREL = 1e-12  # "at zero": |z_ij| below this fraction of max_i |z_ij| (per neuron), float64;
+# at least 100 machine epsilons of the dtype (1.2e-5 in float32), the rounding level of w . x
 _BISECT = 64  # bisection iterations of the stop-condition root (resolution 2^-64 of a step)
 _NEWTON = 10  # safeguarded Newton iterations per crossed entry on the interpolant of z
 _RUNNING = -1
@@ -137,8 +138,10 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     def stop_value(p):
         return stop(model_of(p), data, value(p))
 
+    zrel = max(_ZREL, 100 * float(jnp.finfo(ts.dtype).eps))
+
     def ztol_of(z):
-        return _ZREL * jnp.max(jnp.abs(z), axis=0, keepdims=True) + 1e-300
+        return zrel * jnp.max(jnp.abs(z), axis=0, keepdims=True) + jnp.finfo(ts.dtype).tiny
 
     rtol = config.rtol
     scale0 = _rms(params)
@@ -224,6 +227,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         buf=buf,
         log=log0,
         count=jnp.asarray(0),
+        stops=jnp.asarray(0),
         steps=jnp.asarray(0),
         accepted=jnp.asarray(0),
         extra=jnp.asarray(3 if config.dt0 is None else 2),  # f0, f1 (initial dt), first f0
@@ -343,7 +347,8 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             jnp.asarray(_RUNNING),
         )
         status = jnp.where(is_stop, Status.EVENT, status)
-        status = jnp.where(count_n > E, Status.MAX_EVENTS, status)
+        stops = c["stops"] + is_kink  # stops without a flip (grazing) also count toward the cap
+        status = jnp.where((count_n > E) | (stops > E), Status.MAX_EVENTS, status)
         status = jnp.where(
             (status == _RUNNING) & (steps >= config.max_steps), Status.MAX_STEPS, status
         )
@@ -368,6 +373,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             buf=buf,
             log=log_n,
             count=count_n,
+            stops=stops,
             steps=steps,
             accepted=c["accepted"] + accept,
             extra=c["extra"] + c["jump"] + 2 * is_kink,
@@ -399,6 +405,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         "num_rejected": steps - c["accepted"],
         "grad_evals": config.evals_per_step * steps + c["extra"],
         "num_switches": c["count"],
+        "num_kink_stops": c["stops"],
     }
     t_l, j_l, i_l, d_l = c["log"]
     log = SwitchLog(t=t_l, neuron=j_l, sample=i_l, direction=d_l, count=c["count"], initial=mask)
