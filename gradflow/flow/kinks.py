@@ -213,7 +213,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     n, h = z0.shape
     ii, jj = jnp.meshgrid(jnp.arange(n), jnp.arange(h), indexing="ij")
 
-    carry0 = dict(
+    carry0: dict[str, Any] = dict(
         t=t0,
         y=params,
         z=z0,
@@ -238,7 +238,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     def cond(c):
         return c["status"] == _RUNNING
 
-    def body(c):
+    def body(c: dict[str, Any]) -> dict[str, Any]:
         t, y, mask = c["t"], c["y"], c["mask"]
         sgn = jnp.where(mask, 1.0, -1.0)
         last = c["dt"] >= (t1 - t) * (1 - 1e-12)
@@ -381,7 +381,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             t_event=jnp.where(is_stop, t_end, c["t_event"]),
         )
 
-    c = jax.lax.while_loop(cond, body, carry0)
+    c: dict[str, Any] = jax.lax.while_loop(cond, body, carry0)
 
     # outputs: saved models / summaries and loss (true relu loss) at the filled slots
     filled = jnp.arange(T) < c["k"]
