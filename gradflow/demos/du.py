@@ -110,7 +110,7 @@ def run(out: Path, *, seed: int = 0, seeds: int = 1) -> DemoResult:
         f"Du et al. filter learning: d={D}, filter size {SIZE}, |w*|={norm_star:.3f}, "
         f"square loss, times on the mean-loss clock",
         f"1. population GF (closed form): |w-w*| {pop_err[0]:.3f} -> {pop_err[-1]:.2e} at "
-        f"t={T1:g}; L = {float(pop.loss[-1]):.2e}; {pop.describe()}",
+        f"t={T1:g}; L = {float(pop.final.loss()):.2e}; {pop.describe()}",
         f"   empirical GF (n={N} Gaussian): |w-w*| {emp_err[0]:.3f} -> {emp_err[-1]:.2e}; "
         f"t_learn pop {first_time(ts, pop_err / norm_star, LEARNED):.1f}, "
         f"emp {first_time(emp.ts, emp_err / norm_star, LEARNED):.1f}",
