@@ -13,7 +13,8 @@ from gradflow.models.deep_cnn import DeepCNN
 def test_conv_pool_matches_explicit_loop():
     net = DeepCNN.init((2, 7, 7), (3, 2), kernel=2, pools=(2, 1), dense=(5,),
                        activation="tanh", key=jax.random.key(0))
-    x = np.asarray(jax.random.normal(jax.random.key(1), (2, 7, 7)))
+    xj = jax.random.normal(jax.random.key(1), (2, 7, 7))
+    x = np.asarray(xj)
     h = x
     for layer, p in enumerate(net.pools):
         w, b = np.asarray(net.weights[layer]), np.asarray(net.biases[layer])
@@ -30,9 +31,9 @@ def test_conv_pool_matches_explicit_loop():
     h = np.tanh(np.asarray(net.weights[2]) @ h.ravel() + np.asarray(net.biases[2]))
     out = float(np.asarray(net.head_w) @ h + float(net.head_b))
     assert net.widths == (3 * 3 * 3, 2 * 2 * 2, 5)
-    assert float(net(x)) == pytest.approx(out, rel=1e-12)
-    assert float(net(x.ravel())) == pytest.approx(out, rel=1e-12)  # flattened input
-    assert np.allclose(np.asarray(net.features(x, 3)), h, rtol=1e-12)
+    assert float(net(xj)) == pytest.approx(out, rel=1e-12)
+    assert float(net(xj.ravel())) == pytest.approx(out, rel=1e-12)  # flattened input
+    assert np.allclose(np.asarray(net.features(xj, 3)), h, rtol=1e-12)
 
 
 @pytest.mark.parametrize("n", [20, 60, 72, 100, 200])

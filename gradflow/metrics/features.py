@@ -16,12 +16,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from ..data.dataset import Dataset
 
 
-def feature_matrix(model: Any, data: Dataset | Array, *, layer: int) -> Float[Array, "N n_k"]:
+def feature_matrix(model: Any, data: Dataset | ArrayLike, *, layer: int) -> Float[Array, "N n_k"]:
     """F_k: features of ``layer`` (1-based) for every sample, one row a sample.
 
     The model must provide ``features(x, layer)`` for one example (e.g. :class:`DeepCNN`).
@@ -41,7 +41,7 @@ def rank_tolerance(f: Float[Array, "N m"]) -> float:
     return float(max(f.shape) * eps * (s[0] if s.size else 0.0))
 
 
-def feature_rank(model: Any, data: Dataset | Array, *, layer: int) -> dict[str, float]:
+def feature_rank(model: Any, data: Dataset | ArrayLike, *, layer: int) -> dict[str, int | float]:
     """{N, n_k, rank, full = min(N, n_k), sigma_min, sigma_max, tol} of F_layer.
 
     rank counts singular values above ``tol`` = max(N, n_k) * eps_dtype * sigma_max.
