@@ -85,11 +85,6 @@ def _t_learn(w_star, stride, dist, seeds, **kw):
     return float(np.nanmedian(times)) if np.isfinite(times).any() else math.nan, times, ok
 
 
-def _evals_to(ts_err, level, evals_per_time):
-    t = first_time(*ts_err, level)
-    return t, (math.nan if math.isnan(t) else evals_per_time(t))
-
-
 def run(out: Path, *, seed: int = 0, seeds: int = 1) -> DemoResult:
     Path(out).mkdir(parents=True, exist_ok=True)
     key = jax.random.key(seed)

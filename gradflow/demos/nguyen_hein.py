@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ..data.digits import digits
@@ -55,7 +56,7 @@ def train(channels: int, data, *, method: str, seed: int = 0):
     net = DeepCNN.init((1, 8, 8), (channels,), pools=(2,), activation="relu",
                        key=jax.random.key(seed))
     if method == "gf":
-        ts = np.unique(np.concatenate([[0.0], np.geomspace(0.1, T1, 40)]))
+        ts = jnp.asarray(np.unique(np.concatenate([[0.0], np.geomspace(0.1, T1, 40)])))
         cfg = FlowConfig(rtol=1e-5, max_steps=20_000)
         return net, solve_flow(net, data, loss="square", t1=T1, saveat=ts, config=cfg)
     return net, gd(net, data, eta=0.05, steps=int(T1 / 0.05), loss="square", saves=40)
