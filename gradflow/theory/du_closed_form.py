@@ -149,7 +149,8 @@ def population_flow(
 ) -> Trajectory:
     """Exact gradient flow dw/dt = -grad L(w) of the Gaussian population loss, via solve_flow.
 
-    Returns the engine's Trajectory with ``loss`` = L(w(t)) (offset removed) and ``model`` /
+    Returns the engine's Trajectory with ``loss`` = L(w(t)) (offset removed, so resolved only
+    down to ~1e-16 in float64; ``traj.final.loss()`` evaluates L directly) and ``model`` /
     ``final`` of type :class:`DuPopulation` (read ``.w``). Time: flow time of L.
 
     >>> traj = population_flow(ConvFilter.gaussian(16, 4, 4, key=k0), w_star, t1=400.0)
