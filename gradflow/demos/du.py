@@ -166,10 +166,13 @@ def run(out: Path, *, seed: int = 0, seeds: int = 3) -> DemoResult:
               ("GF (population)", np.asarray(ts), pop_err)]
     fn = _err_fn(w_star)
     found: dict[str, list[float]] = {name: [] for name, _ in schedules}
+    # one optax transformation per schedule, reused across seeds, so gd compiles it once
+    opts = {name: optax.sgd(eta) for name, eta in schedules}
     for s in seed_list:
         _, data, st = _empirical(w_star, SIZE, "gaussian", key=jax.random.key(1000 + s), t1=1.0)
         for name, eta in schedules:
-            tr = gd(st, data, eta=eta, steps=steps, loss="square", saves=steps, fn=fn)
+            tr = gd(st, data, eta=eta, steps=steps, loss="square", saves=steps, fn=fn,
+                    optimizer=lambda _eta, o=opts[name]: o)
             err = np.asarray(tr.summary)
             k = np.flatnonzero(err / norm_star <= level)
             found[name].append(float(k[0]) if k.size else math.nan)
