@@ -12,6 +12,7 @@ or is dead, interpolated between saves), loss, stable rank |W|_F^2 / |W|_2^2, co
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import jax
@@ -92,7 +93,7 @@ def _at(traj, t):
     return int(np.argmin(np.abs(np.where(np.isfinite(ts), ts, np.inf) - t)))
 
 
-def run(out: Path, *, seed: int = 0, mnist_dir: str | None = None,
+def run(out: Path, *, seed: int = 0, mnist_dir: str | os.PathLike | None = None,
         n_per_class: int = 200, t1: float = T1) -> DemoResult:
     """Run the sec. 1b experiment (sklearn digits, or MNIST IDX files in ``mnist_dir``)."""
     Path(out).mkdir(parents=True, exist_ok=True)
