@@ -188,5 +188,6 @@ def run(out: Path, *, seed: int = 0, seeds: int = 3) -> DemoResult:
 
     from ..plotting.du import du_figure
 
-    fig = du_figure(curves, rows, Path(out) / "du_filter.png", learned=LEARNED * norm_star)
+    fig = du_figure(curves, rows, Path(out) / "du_filter.png", learned=LEARNED * norm_star,
+                    t_max=1.5 * T1)
     return DemoResult(text="\n".join(lines), figures=[fig], ok=bool(all_ok))

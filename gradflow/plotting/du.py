@@ -17,13 +17,16 @@ def _plt():
     return plt
 
 
-def du_figure(curves, rows, path: Path, *, learned: float | None = None) -> Path:
+def du_figure(
+    curves, rows, path: Path, *, learned: float | None = None, t_max: float | None = None
+) -> Path:
     """Left: |w(t) - w*| against flow time for each run. Right: time to learn per setting.
 
     Args:
         curves: list of (label, ts, err) with ts on the mean-loss clock (GD: t = sum eta).
         rows: list of (group, name, t_learn_median, t_learn_per_seed) from the demo.
         learned: the error level that defines t_learn (drawn as a dashed line).
+        t_max: right end of the time axis (default: the longest curve).
     """
     plt = _plt()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.4))
@@ -34,6 +37,8 @@ def du_figure(curves, rows, path: Path, *, learned: float | None = None) -> Path
     if learned is not None:
         ax1.axhline(learned, ls="--", color="gray", lw=0.8)
     ax1.set_yscale("log")
+    if t_max is not None:
+        ax1.set_xlim(0, t_max)
     ax1.set_xlabel("flow time t (mean-loss clock; GD: sum of steps)")
     ax1.set_ylabel("|w - w*|")
     ax1.set_title("filter error under GF and GD")
