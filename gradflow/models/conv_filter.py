@@ -18,8 +18,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._validate import positive
-from ._patches import patch_index as _patch_index
-from ._patches import patches as _patches
+from ._patches import patch_index as _patch_index, patches as _patches
 
 
 def _check_int(name: str, val, lo: int = 1) -> int:
