@@ -23,3 +23,12 @@ from .flow import (
 from .losses import empirical_loss as empirical_loss
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # gradflow.sweep imports pyarrow: load it on first use so `import gradflow` stays light.
+    if name == "sweep":
+        import importlib
+
+        return importlib.import_module(".sweep", __name__)
+    raise AttributeError(f"module 'gradflow' has no attribute {name!r}")

@@ -235,3 +235,28 @@ def test_bad_data_and_init():
         gf.solve_flow(model, gf.Dataset(jnp.ones((2, 3)), jnp.ones(2)), t1=1.0)
     with pytest.raises(ValueError, match="eta"):
         gf.gd(model, toy(0.1), eta=0.0, steps=3)
+
+
+def test_summary_fn_saves_summaries_but_final_is_the_model():
+    data = toy(0.1)
+    model = TwoLayerReLU.gaussian(2, 6, 1e-3, key=jax.random.key(0))
+    ts = jnp.array([0.0, 10.0, 30.0])
+    full = gf.solve_flow(model, data, t1=30.0, saveat=ts)
+    summ = gf.solve_flow(model, data, t1=30.0, saveat=ts,
+                         fn=lambda t, m: jnp.linalg.norm(m.w, axis=1))
+    assert summ.model is None and summ.summary.shape == (3, 6)
+    np.testing.assert_allclose(summ.summary, jnp.linalg.norm(full.model.w, axis=2), rtol=1e-12)
+    np.testing.assert_allclose(summ.final.w, full.final.w, rtol=1e-12)
+
+
+def test_gd_reuses_its_optimizer_so_it_compiles_once():
+    import sys
+
+    gd_module = sys.modules["gradflow.flow.gd"]
+    data = toy(0.1)
+    model = TwoLayerReLU.gaussian(2, 6, 1e-3, key=jax.random.key(0))
+    first = gf.gd(model, data, eta=0.0123, steps=10, saves=2)
+    hits = gd_module._make_optimizer.cache_info().hits
+    again = gf.gd(model, data, eta=0.0123, steps=10, saves=2)
+    assert gd_module._make_optimizer.cache_info().hits == hits + 1
+    assert bool(jnp.all(first.final.w == again.final.w))

@@ -20,6 +20,7 @@ import gzip
 import os
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,6 +87,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 
 def _check_pair(pair) -> tuple[int, int]:
+    a = b = -1
     try:
         a, b = (int(c) for c in pair)
         ok = len(tuple(pair)) == 2 and all(float(c) == int(c) for c in pair)
@@ -151,7 +153,7 @@ def digits(
     """
     from sklearn.datasets import load_digits  # noqa: PLC0415 - heavy, optional at import
 
-    bunch = load_digits()
+    bunch: Any = load_digits()
     return _binary(
         np.asarray(bunch.images), np.asarray(bunch.target), pair, center, normalize, 16.0,
         n_per_class, "scikit-learn's digits",

@@ -71,7 +71,7 @@ def _check(n, d, mu, family, balance, radius, clusters, spread) -> tuple[float, 
     _check_int("d", d, 2)
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
-    if not isinstance(mu, jax.core.Tracer):
+    if not isinstance(mu, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
         try:
             m = float(mu)
         except (TypeError, ValueError):

@@ -20,9 +20,9 @@ def two_point(theta: float | ArrayLike) -> Dataset:
     >>> data = two_point(0.1)
     >>> float(gradflow.metrics.mu(data))   # sin(0.1)
     """
-    if not isinstance(theta, jax.core.Tracer):
+    if not isinstance(theta, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
         try:
-            t = float(theta)
+            t = float(theta)  # pyright: ignore[reportArgumentType]
         except (TypeError, ValueError):
             raise ValueError(f"theta must be a real number, got {theta!r}") from None
         if not math.isfinite(t):

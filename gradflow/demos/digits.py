@@ -64,7 +64,7 @@ def digits_flow(
     fn = jax.tree_util.Partial(_summary, data, delta)
     traj = solve_flow(model, data, loss="exp", reduction="mean", t1=t1,
                       saveat=log_times(t1, saves), fn=fn, config=config)
-    f = TwoLayerReLU(w=traj.final["w"], v=traj.final["v"])  # final summary holds w, v
+    f = traj.final  # the model at t_final (fn= only changes what is saved at ts)
     cos_f = np.asarray(target_cos(f.w, f.v, data))
     codes = np.asarray(cones(f, data))
     dead = codes == 0

@@ -6,6 +6,7 @@ eta_k, at t = sum_{i<k} eta_i), so ``gd`` and ``solve_flow`` results compare dir
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,13 @@ def _run(params, static, data, opt, lrs, every, n_saves, fn, loss, reduction):
     return saved, ts, final_p, code, n
 
 
+@functools.lru_cache(maxsize=64)
+def _make_optimizer(optimizer, eta) -> optax.GradientTransformation:
+    """One optimizer object per (factory, eta): the compiled GD loop is keyed on its
+    functions' identity, so rebuilding it every call would recompile every call."""
+    return optimizer(eta)
+
+
 def gd(
     model: Any,
     data: Dataset,
@@ -93,7 +101,7 @@ def gd(
     else:
         eta = positive("eta", eta)
         lrs = jnp.full((total,), eta)
-    opt = optimizer(eta)
+    opt = _make_optimizer(optimizer, eta)
     spec = trainable_filter(model) if trainable is None else trainable
     params, static = eqx.partition(model, spec)
     saved, ts, final_p, code, n = _run(

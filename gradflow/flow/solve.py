@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import diffrax
@@ -98,8 +98,11 @@ def _solve(params, static, data, ts, t0, t1, stop, fn, loss, reduction, config: 
         out = m if fn is None else fn(t, m)
         return out, value(y, args)
 
+    def save_final(t, y, args):
+        return model_of(y), value(y, args)
+
     saveat = diffrax.SaveAt(
-        subs=[diffrax.SubSaveAt(ts=ts, fn=save), diffrax.SubSaveAt(t1=True, fn=save)]
+        subs=[diffrax.SubSaveAt(ts=ts, fn=save), diffrax.SubSaveAt(t1=True, fn=save_final)]
     )
     event = None
     if stop is not None:
@@ -149,16 +152,13 @@ def _solve(params, static, data, ts, t0, t1, stop, fn, loss, reduction, config: 
         "num_rejected": sol.stats["num_rejected_steps"],
         "grad_evals": config.evals_per_step * n_steps + 2,
     }
-    if fn is None:
-        model_out, summary, final_out = saved, None, final_model
-    else:
-        model_out, summary, final_out = None, saved, final_model
+    model_out, summary = (saved, None) if fn is None else (None, saved)
     return Trajectory(
         ts=sub_ts,
         model=model_out,
         summary=summary,
         loss=sub_loss,
-        final=final_out,
+        final=final_model,
         t_final=t_final,
         t_event=t_event,
         result=code,
@@ -210,7 +210,7 @@ def solve_flow(
     reduction: str = "mean",
     t1: float,
     t0: float = 0.0,
-    saveat: int | Float[Array, " T"] | None = None,
+    saveat: int | Sequence[float] | Float[Array, " T"] | None = None,
     fn: Callable[[Array, Any], Any] | None = None,
     stop: Stop | None = None,
     config: FlowConfig = FlowConfig(),

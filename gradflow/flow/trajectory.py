@@ -56,7 +56,10 @@ class Trajectory(eqx.Module):
         t_final: time reached; equals t1 unless the run stopped early or failed.
         t_event: time of the stop event (root-found), NaN if none occurred.
         result: integer status code; read it as ``traj.status`` (a :class:`Status`).
-        stats: num_steps, num_accepted, num_rejected, grad_evals (int arrays).
+        stats: num_steps, num_accepted, num_rejected, grad_evals (int arrays); the
+            kink-aware mode adds num_switches and num_kink_stops.
+        events: ``None`` for the bare solve; with ``FlowConfig(kinks="track")`` a
+            ``SwitchLog`` of every activation switch (time, neuron, sample, direction).
         clock: "mean" or "sum": the loss reduction whose flow time ``ts`` measures.
         method: "gf" (exact flow) or "gd" (discrete steps at t = eta * k).
     """

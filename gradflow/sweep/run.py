@@ -52,7 +52,7 @@ from . import distributed
 from .store import SweepStore, make_manifest
 
 STRATEGIES = ("auto", "map", "vmap", "shard_map", "loop")
-Problem = Callable[[Mapping[str, Any], Any], tuple[Any, Any, dict]]
+Problem = Callable[..., tuple[Any, Any, dict]]
 _SOLVE_KEYS = ("loss", "reduction", "t1", "t0", "saveat", "fn", "stop", "config", "trainable")
 _STAT_KEYS = ("num_steps", "num_accepted", "num_rejected", "grad_evals")
 
@@ -91,7 +91,7 @@ def expand_seeds(seeds: int | Iterable[int]) -> list[int]:
         if seeds < 1:
             raise ValueError(f"seeds must be >= 1, got {seeds}")
         return list(range(int(seeds)))
-    out = [int(s) for s in seeds]
+    out = [int(s) for s in seeds]  # pyright: ignore[reportGeneralTypeIssues]
     if not out:
         raise ValueError("seeds must hold at least one seed")
     if len(set(out)) != len(out):
@@ -268,7 +268,7 @@ def _default_name(problem) -> str:
 
 def _default_config(problem) -> dict:
     cfg = getattr(problem, "config", None)
-    return dict(cfg()) if callable(cfg) else {}
+    return dict(cfg()) if callable(cfg) else {}  # pyright: ignore[reportCallIssue,reportArgumentType]
 
 
 def sweep(
