@@ -40,3 +40,17 @@ def test_demo_unknown_paper_is_a_clear_error(tmp_path):
     res = runner.invoke(app, ["demo", "--paper", "nope", "--out", str(tmp_path)])
     assert res.exit_code == 2
     assert "unknown --paper" in res.output
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("paper", ["yu", "zhou", "du", "nguyen-hein", "digits"])
+def test_each_paper_demo_runs_and_writes_figures(paper, tmp_path):
+    res = runner.invoke(app, ["demo", "--paper", paper, "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert pngs, f"demo {paper} wrote no figure"
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    assert f"demo '{paper}' finished" in res.output
+    assert len(res.output.splitlines()) >= 4  # a real table / summary, not just the footer
