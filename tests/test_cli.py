@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from typer.testing import CliRunner
 
 from gradflow.cli import app
@@ -40,9 +41,6 @@ def test_demo_unknown_paper_is_a_clear_error(tmp_path):
     res = runner.invoke(app, ["demo", "--paper", "nope", "--out", str(tmp_path)])
     assert res.exit_code == 2
     assert "unknown --paper" in res.output
-
-
-import pytest  # noqa: E402
 
 
 @pytest.mark.parametrize("paper", ["yu", "zhou", "du", "nguyen-hein", "digits"])
