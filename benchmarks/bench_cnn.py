@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
+from _common import machine_info  # noqa: E402
 
 from gradflow.data.patterns import bump_data, pattern_data  # noqa: E402
 from gradflow.demos.zhou import digits_images  # noqa: E402
@@ -188,12 +188,7 @@ def main() -> dict:
     result = {
         "rows": rows,
         "etas": ETAS,
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "backend": jax.default_backend(),
-            "jax": jax.__version__,
-        },
+        "machine": machine_info(),
     }
     OUT.mkdir(exist_ok=True)
     (OUT / "cnn.json").write_text(json.dumps(result, indent=1))

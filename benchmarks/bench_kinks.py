@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -33,6 +32,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+from _common import machine_info  # noqa: E402
 
 import gradflow as gf  # noqa: E402
 from gradflow.flow.solve import loss_fn  # noqa: E402
@@ -252,12 +253,7 @@ def main():
             "wall_s": ref_wall,
             "switches_mean": float(np.mean(ref_out[5])),
         },
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "jax": jax.__version__,
-            "backend": jax.default_backend(),
-        },
+        "machine": machine_info(),
         "rows": rows,
         "summary": summary,
         "lockstep": lockstep,

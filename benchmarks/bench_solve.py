@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ jax.config.update("jax_enable_x64", True)
 import equinox as eqx  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
+from _common import machine_info  # noqa: E402
 
 import gradflow as gf  # noqa: E402
 from gradflow.flow.config import FlowConfig  # noqa: E402
@@ -143,12 +143,7 @@ def main() -> dict:
             "loss_target": TARGET,
         },
         "rows": rows,
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "backend": jax.default_backend(),
-            "jax": jax.__version__,
-        },
+        "machine": machine_info(),
     }
     OUT.mkdir(exist_ok=True)
     (OUT / "bench_solve.json").write_text(json.dumps(result, indent=1))

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -45,6 +44,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_solve as bs  # noqa: E402
+from _common import machine_info  # noqa: E402
 
 import gradflow as gf  # noqa: E402
 import gradflow.sweep as gs  # noqa: E402
@@ -326,13 +326,7 @@ def main() -> dict:
 
 def save(res: dict) -> None:
     """Write the results so far (the run is long; partial results survive an interrupt)."""
-    res["machine"] = {
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "backend": jax.default_backend(),
-        "jax": jax.__version__,
-        "note": "2 CPU cores shared with other jobs: timings are noisy",
-    }
+    res["machine"] = machine_info(note="2 CPU cores shared with other jobs: timings are noisy")
     OUT.mkdir(exist_ok=True)
     path = OUT / f"bench_sweep_{jax.default_backend()}.json"
     path.write_text(json.dumps(res, indent=1))
