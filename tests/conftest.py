@@ -8,3 +8,5 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+# every test relies on float64; fail loudly if something switched it off before the tests ran
+assert jax.config.jax_enable_x64, "tests must run in float64"
