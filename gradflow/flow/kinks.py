@@ -13,8 +13,12 @@ times).
 
 Model protocol (a model with ReLU kinks implements both):
     ``preactivations(x) -> (h,)``: the pre-activations of one example, LINEAR in the trainable
-        parameters (true for a first layer, w . x, or conv filters on patches, filter . patch);
-    ``masked_call(x, mask) -> scalar``: the output with relu(z) replaced by mask * z.
+        parameters (true for a first layer, w . x, or conv filters on patches, filter . patch;
+        a CNN flattens its (K, P) array, so "neuron" j is then a (filter, patch) pair);
+    ``masked_call(x, mask) -> scalar``: the output with relu(z) replaced by mask * z
+        (leaky relu: where(mask, z, slope * z));
+    optional ``has_kinks`` (default True): False makes the model count as smooth (a CNN with
+        tanh / x*sigmoid): "track" then raises ValueError and "auto" solves bare.
 
 Ties and degenerate contacts: at a stop, every entry with c_ij below a tolerance (1e-12 of the
 neuron's largest |z|) is "at zero"; its new side is the sign of dz_ij/dt under the field that
@@ -70,9 +74,15 @@ class SwitchLog(eqx.Module):
 
 
 def supports_kinks(model: Any) -> bool:
-    """True when ``model`` implements the kink protocol (preactivations + masked_call)."""
-    return callable(getattr(model, "preactivations", None)) and callable(
-        getattr(model, "masked_call", None)
+    """True when ``model`` implements the kink protocol (preactivations + masked_call).
+
+    A model whose kinks depend on a setting (``TwoLayerCNN``: relu yes, tanh no) also says
+    ``has_kinks``; models without that attribute count as kinked when they have the methods.
+    """
+    return (
+        callable(getattr(model, "preactivations", None))
+        and callable(getattr(model, "masked_call", None))
+        and bool(getattr(model, "has_kinks", True))
     )
 
 
@@ -81,8 +91,13 @@ def wants_kinks(config: Any, model: Any) -> bool:
     if config.kinks == "track":
         if not supports_kinks(model):
             raise ValueError(
-                f"kinks='track' needs a model with preactivations(x) and masked_call(x, mask); "
-                f"{type(model).__name__} has not"
+                f"kinks='track' needs a model with ReLU-type kinks, preactivations(x) and "
+                f"masked_call(x, mask); {type(model).__name__}"
+                + (
+                    f" with activation {model.activation!r} is smooth (use kinks='off')"
+                    if hasattr(model, "activation")
+                    else " has not"
+                )
             )
         return True
     return config.kinks == "auto" and supports_kinks(model) and config.rtol < AUTO_RTOL

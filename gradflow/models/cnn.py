@@ -45,6 +45,8 @@ SLOPE_AT_ZERO: dict[str, float | None] = {
     "xsigmoid": 0.5,
     "leaky_relu": None,
 }
+#: slope below zero of the piecewise-linear activations (the kink-aware solve's masks)
+KINK_SLOPES: dict[str, float] = {"relu": 0.0, "leaky_relu": LEAKY_SLOPE}
 POOLINGS = ("mean", "sum", "none")
 READOUTS = ("fixed", "trained")
 
@@ -122,6 +124,45 @@ class TwoLayerCNN(eqx.Module):
         if self.pooling == "sum":
             return jnp.sum(act, axis=0)
         return act.T
+
+    @property
+    def has_kinks(self) -> bool:
+        """True for the piecewise-linear activations (relu, leaky_relu): the kink protocol
+        (:meth:`preactivations`, :meth:`masked_call`) of ``FlowConfig(kinks="track")`` applies."""
+        return self.activation in KINK_SLOPES
+
+    def preactivations(self, x: Float[Array, "*signal"]) -> Float[Array, " KP"]:
+        """Pre-activations z = w_k . X_q of one example, flattened filter-major (index k*P + q).
+
+        Linear in the parameters (the kink protocol of ``FlowConfig(kinks="track")``; only
+        meaningful for relu / leaky_relu, see :attr:`has_kinks`): the loss is smooth except
+        where some w_k . X_q(x_i) = 0. In a ``SwitchLog`` the "neuron" is this flat index.
+        """
+        return jnp.ravel(self.w @ patches(x, self.size, self.stride).T)
+
+    def masked_call(self, x: Float[Array, "*signal"], mask: Array) -> Float[Array, ""]:
+        """f(x) with the activation pattern frozen: sigma(z) -> where(mask, z, slope * z).
+
+        ``mask`` has shape (K*P,) (the order of :meth:`preactivations`) or (K, P); slope is 0
+        for relu and ``LEAKY_SLOPE`` for leaky_relu. Equals ``self(x)`` when
+        ``mask == (preactivations(x) > 0)``; smooth in the parameters for a fixed mask.
+        """
+        if self.activation not in KINK_SLOPES:
+            raise ValueError(
+                f"masked_call needs a piecewise-linear activation {sorted(KINK_SLOPES)}, "
+                f"got {self.activation!r}"
+            )
+        z = self.w @ patches(x, self.size, self.stride).T  # (K, P)
+        m = jnp.reshape(mask, z.shape)
+        act = jnp.where(m, z, KINK_SLOPES[self.activation] * z)
+        if self.pooling == "mean":
+            h = jnp.mean(act, axis=1)
+        elif self.pooling == "sum":
+            h = jnp.sum(act, axis=1)
+        else:
+            h = act
+        a = jax.lax.stop_gradient(self.a) if self.readout == "fixed" else self.a
+        return jnp.sum(a * h)
 
     @property
     def num_filters(self) -> int:
