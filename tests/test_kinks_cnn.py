@@ -1,7 +1,7 @@
 """Kink-aware solve (FlowConfig(kinks="track")) for TwoLayerCNN on Yu-style pattern data, float64.
 
 Problem: n=8, 2 patches of length 6 (2 background patterns), K=4 filters, eps=1e-2, exp loss,
-t in [0, 30]; 32 (filter, patch, sample) switches at rtol 1e-10 and no sliding contact (the
+t in [0, 30]; 40 (relu) / 32 (leaky) switches at rtol 1e-10, no sliding contact (the
 larger sizes of tests/test_cnn.py slide along w_k . b = 0 and hit MAX_EVENTS within t ~ 2e-3).
 Reference: an independent bare Dopri8 solve at rtol 1e-13.
 """
