@@ -9,16 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ._figure import pyplot, save
+
 _COLORS = {0: "tab:red", 1: "tab:blue"}
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _positive_times(ts) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +32,7 @@ def filter_curves(
     Filters are coloured by their final assignment: red p_+, blue p_-, grey background (or
     dead: no positive cosine to any pattern; its curve then shows the cosine to p_+).
     """
-    plt = _plt()
+    plt = pyplot()
     ts, keep = _positive_times(ts)
     norms, cos = np.asarray(norms), np.asarray(cos)
     last = cos[keep][-1]
@@ -64,11 +57,7 @@ def filter_curves(
         ax.set_xscale("log")
         ax.set_xlabel(f"flow time t ({clock}-loss clock)")
     axes[0].set_title("red: p+ filters, blue: p- filters, grey: background/dead", fontsize=10)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path, title=title)
 
 
 def cosine_strip(ws, ts, direction, path: Path, *, title: str = "") -> Path:
@@ -82,7 +71,7 @@ def cosine_strip(ws, ts, direction, path: Path, *, title: str = "") -> Path:
     """
     from ..metrics.condensation import kernel_cosines, order_by_projection
 
-    plt = _plt()
+    plt = pyplot()
     ws = np.asarray(ws)
     order = np.asarray(order_by_projection(ws[-1], direction))
     fig, axes = plt.subplots(1, len(ws), figsize=(2.6 * len(ws) + 0.8, 2.8))
@@ -107,7 +96,7 @@ def cos_to_prediction(curves, path: Path, *, title: str = "", clock: str = "mean
 
     An optional 4th element of a curve is a time to mark (e.g. t_early) with a dotted line.
     """
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for curve in curves:
         label, ts, vals = curve[:3]
@@ -121,7 +110,4 @@ def cos_to_prediction(curves, path: Path, *, title: str = "", clock: str = "mean
     ax.set_ylabel("mean_k |cos(w_k, u_1)|")
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path)

@@ -9,14 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+from ._figure import pyplot, save
 
 
 def _pos(ts, *ys):
@@ -33,7 +26,7 @@ def alignment_figure(ts, cos, loss, srank, path: Path, *, delta: float, title: s
         ts: (T,) save times (mean-loss clock). cos: (T, h). loss, srank: (T,).
         delta: the alignment tolerance, drawn at 1 - delta.
     """
-    plt = _plt()
+    plt = pyplot()
     t, c, lo, sr = _pos(ts, cos, loss, srank)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     axes[0].plot(t, c, lw=0.6, alpha=0.6)
@@ -50,19 +43,13 @@ def alignment_figure(ts, cos, loss, srank, path: Path, *, delta: float, title: s
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("flow time t (mean-loss clock)")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, title=title)
 
 
 def neuron_images(w, v, path: Path, *, side: int | None = None, title: str = "") -> Path:
     """First-layer neurons w_j as side x side images (blue frame v_j > 0, red v_j < 0), with
     the largest ones first (|w_j| shown above each)."""
-    plt = _plt()
+    plt = pyplot()
     w, v = np.asarray(w), np.asarray(v)
     side = int(round(np.sqrt(w.shape[1]))) if side is None else side
     order = np.argsort(-np.linalg.norm(w, axis=1))
@@ -77,19 +64,13 @@ def neuron_images(w, v, path: Path, *, side: int | None = None, title: str = "")
         ax.imshow(img, cmap="RdBu_r", vmin=-m, vmax=m)
         ax.set_title(f"{np.linalg.norm(w[j]):.1e}", fontsize=6,
                      color="tab:blue" if v[j] > 0 else "tab:red")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, title=title, title_size=9)
 
 
 def wide_cnn_figure(rows, curves, path: Path) -> Path:
     """Left: rank F_1 and min(N, n_1) against N, sigma_min on a second axis.
     Right: training loss against flow time for each (label, ts, loss) curve."""
-    plt = _plt()
+    plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ns = [r["N"] for r in rows]
     ax1.plot(ns, [r["rank"] for r in rows], "o-", label="numerical rank F_1")
@@ -109,8 +90,4 @@ def wide_cnn_figure(rows, curves, path: Path) -> Path:
     ax2.set_ylabel("training loss (square)")
     ax2.set_title("wide vs narrow layer")
     ax2.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)

@@ -7,14 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+from ._figure import pyplot, save
 
 
 def du_figure(
@@ -28,7 +21,7 @@ def du_figure(
         learned: the error level that defines t_learn (drawn as a dashed line).
         t_max: right end of the time axis (default: the longest curve).
     """
-    plt = _plt()
+    plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.4))
     for label, ts, err in curves:
         ts, err = np.asarray(ts), np.asarray(err)
@@ -58,8 +51,4 @@ def du_figure(
     ax2.invert_yaxis()
     ax2.set_xlabel("time to learn (flow time, median; dots = seeds)")
     ax2.set_title("time to learn vs overlap, input law, patch closeness")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._figure import pyplot, save
+
 
 def loss_and_directions(curves, toy_model, toy_x, path: Path, *, title: str = "") -> Path:
     """Left: loss vs flow time (log axis) for each named curve. Right: neuron directions.
@@ -15,10 +17,7 @@ def loss_and_directions(curves, toy_model, toy_x, path: Path, *, title: str = ""
         toy_model: a 2-D TwoLayerReLU (w: (h, 2), v: (h,)) at the final time.
         toy_x: (n, 2) inputs drawn as reference directions.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for label, ts, loss in curves:
@@ -51,10 +50,4 @@ def loss_and_directions(curves, toy_model, toy_x, path: Path, *, title: str = ""
     ax2.set_xlim(-1.3, 1.3)
     ax2.set_ylim(-1.3, 1.3)
     ax2.set_title("directions of w_j at t1 (width ~ log|w_j|; blue v>0, red v<0)", fontsize=9)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, title=title)
