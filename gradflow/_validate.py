@@ -30,3 +30,11 @@ def finite_array(name: str, value: Any, ndim: int | None = None) -> np.ndarray:
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
     return arr
+
+
+def integer(name: str, value: Any, minimum: int = 1) -> int:
+    """Return ``int(value)`` or raise if it is not an integer (bools excluded) >= ``minimum``."""
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < minimum:
+        need = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {need}, got {value!r}")
+    return int(value)

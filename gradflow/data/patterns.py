@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .._validate import positive
+from .._validate import integer, positive
 from .dataset import Dataset
 
 
@@ -52,12 +52,6 @@ class PatternSet(eqx.Module):
     def all(self) -> Array:
         """(2 + B, d_patch): p_+, p_-, then the background patterns."""
         return jnp.concatenate([self.key, self.background], axis=0)
-
-
-def _count(name: str, value, minimum: int) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5, 6))
@@ -103,10 +97,10 @@ def pattern_data(
     >>> data, pats = pattern_data(40, 8, 4, key=jax.random.key(0))
     >>> data.x.shape, pats.key.shape      # (40, 32), (2, 8)
     """
-    n = _count("n", n, 2)
-    d_patch = _count("d_patch", d_patch, 2)
-    num_patches = _count("num_patches", num_patches, 1)
-    num_background = _count("num_background", num_background, 0)
+    n = integer("n", n, 2)
+    d_patch = integer("d_patch", d_patch, 2)
+    num_patches = integer("num_patches", num_patches, 1)
+    num_background = integer("num_background", num_background, 0)
     if 2 + num_background > d_patch:
         raise ValueError(
             f"need 2 + num_background <= d_patch for orthonormal patterns, got "
@@ -141,8 +135,8 @@ def bump_data(
 
     >>> data = bump_data(40, 20, key=jax.random.key(0))    # x (40, 20)
     """
-    n = _count("n", n, 2)
-    length = _count("length", length, 1)
+    n = integer("n", n, 2)
+    length = integer("length", length, 1)
     width = positive("width", width)
     if not (np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")

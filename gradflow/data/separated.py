@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._validate import integer
 from ..metrics.alignment import mu as _mu
 from .dataset import Dataset
 
@@ -60,15 +61,9 @@ def _perp_unit(g: Array, u: Array) -> Array:
     return _unit(g - (g @ u)[..., None] * u)
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def _check(n, d, mu, family, balance, radius, clusters, spread) -> tuple[float, float]:
-    _check_int("n", n, 2)
-    _check_int("d", d, 2)
+    integer("n", n, 2)
+    integer("d", d, 2)
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     if not isinstance(mu, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
@@ -87,7 +82,7 @@ def _check(n, d, mu, family, balance, radius, clusters, spread) -> tuple[float, 
     if not (math.isfinite(r_hi) and 0.0 < r_lo <= r_hi):
         raise ValueError(f"radius must satisfy 0 < X_min <= X_max < inf, got {radius!r}")
     if family == "cluster":
-        _check_int("clusters", clusters, 2)
+        integer("clusters", clusters, 2)
         if clusters > n:
             raise ValueError(f"clusters must be <= n = {n}, got {clusters}")
         if not (isinstance(spread, int | float) and math.isfinite(spread) and spread >= 0):

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._validate import integer
 from ..models.conv_filter import ConvFilter
 from .dataset import Dataset
 
@@ -42,9 +43,7 @@ def sample_inputs(
 
     >>> x = sample_inputs(1000, 16, "laplace", key=jax.random.key(0))
     """
-    for name, val in (("n", n), ("d", d)):
-        if not isinstance(val, int) or isinstance(val, bool) or val < 1:
-            raise ValueError(f"{name} must be a positive integer, got {val!r}")
+    n, d = integer("n", n), integer("d", d)
     if dist not in DISTRIBUTIONS:
         raise ValueError(f"dist must be one of {DISTRIBUTIONS}, got {dist!r}")
     shape = (n, d)

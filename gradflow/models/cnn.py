@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._validate import positive
+from .._validate import integer, positive
 from ._patches import Size, patch_grid, patches
 
 
@@ -61,12 +61,6 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
-
-
-def _check_count(name: str, value: int) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class TwoLayerCNN(eqx.Module):
@@ -181,7 +175,7 @@ class TwoLayerCNN(eqx.Module):
     def _make(cls, signal_shape, size, num_filters, stride, activation, pooling, readout):
         shape = tuple(int(s) for s in signal_shape)
         size_t, stride_t, grid = patch_grid(shape, size, stride)
-        _check_count("num_filters", num_filters)
+        integer("num_filters", num_filters)
         check_activation(activation)
         _check_choice("pooling", pooling, POOLINGS)
         _check_choice("readout", readout, READOUTS)

@@ -14,22 +14,15 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .._validate import positive
+from .._validate import integer, positive
 from ._patches import patch_index as _patch_index, patches as _patches
-
-
-def _check_int(name: str, val, lo: int = 1) -> int:
-    if not isinstance(val, int | np.integer) or isinstance(val, bool) or val < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {val!r}")
-    return int(val)
 
 
 def num_patches(d: int, size: int, stride: int) -> int:
     """k = (d - size) // stride + 1, the number of patches of a length-d signal."""
-    d, size, stride = _check_int("d", d), _check_int("size", size), _check_int("stride", stride)
+    d, size, stride = integer("d", d), integer("size", size), integer("stride", stride)
     if size > d:
         raise ValueError(f"patch size must be <= d, got size={size}, d={d}")
     return (d - size) // stride + 1
@@ -62,7 +55,7 @@ class ConvFilter(eqx.Module):
     stride: int = eqx.field(static=True)
 
     def __check_init__(self):
-        _check_int("stride", self.stride)
+        integer("stride", self.stride)
         num_patches(self.d, int(self.w.shape[0]), self.stride)
 
     @property
@@ -93,14 +86,14 @@ class ConvFilter(eqx.Module):
         w = jnp.asarray(w, dtype=jnp.result_type(float))
         if w.ndim != 1:
             raise ValueError(f"w must be a 1-D filter, got shape {w.shape}")
-        return cls(w=w, d=_check_int("d", d), stride=_check_int("stride", stride))
+        return cls(w=w, d=integer("d", d), stride=integer("stride", stride))
 
     @classmethod
     def gaussian(
         cls, d: int, size: int, stride: int, scale: float = 1.0, *, key: PRNGKeyArray
     ) -> ConvFilter:
         """w ~ N(0, scale^2 I_size / size), so E|w|^2 = scale^2 (init or teacher)."""
-        size = _check_int("size", size)
+        size = integer("size", size)
         scale = positive("scale", scale)
         w = scale * jax.random.normal(key, (size,)) / jnp.sqrt(size)
         return cls.from_filter(w, d=d, stride=stride)
@@ -108,8 +101,8 @@ class ConvFilter(eqx.Module):
     @classmethod
     def non_overlapping(cls, k: int, size: int, scale: float = 1.0, *, key) -> ConvFilter:
         """k disjoint patches of length ``size`` (d = k * size, stride = size)."""
-        k = _check_int("k", k)
-        return cls.gaussian(k * _check_int("size", size), size, size, scale, key=key)
+        k = integer("k", k)
+        return cls.gaussian(k * integer("size", size), size, size, scale, key=key)
 
 
 def filter_error(model: ConvFilter, w_star: Float[Array, " size"]) -> Float[Array, ""]:

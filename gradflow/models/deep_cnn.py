@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._validate import positive
+from .._validate import integer, positive
 
 ACTIVATIONS = {
     "relu": jax.nn.relu,
@@ -28,12 +28,6 @@ ACTIVATIONS = {
     "sigmoid": jax.nn.sigmoid,
     "tanh": jnp.tanh,
 }
-
-
-def _pos_int(name: str, val) -> int:
-    if not isinstance(val, int | np.integer) or isinstance(val, bool) or val < 1:
-        raise ValueError(f"{name} must be a positive integer, got {val!r}")
-    return int(val)
 
 
 class DeepCNN(eqx.Module):
@@ -121,19 +115,19 @@ class DeepCNN(eqx.Module):
             activation: one of "relu", "leaky_relu" (slope 0.1), "softplus", "sigmoid", "tanh".
             scale: init scale of all weights (small init: scale << 1).
         """
-        in_shape = tuple(_pos_int("in_shape entry", s) for s in in_shape)
+        in_shape = tuple(integer("in_shape entry", s) for s in in_shape)
         if len(in_shape) != 3:
             raise ValueError(f"in_shape must be (C, H, W), got {in_shape}")
-        channels = tuple(_pos_int("channels entry", c) for c in channels)
+        channels = tuple(integer("channels entry", c) for c in channels)
         pools = (1,) * len(channels) if pools is None else tuple(
-            _pos_int("pools entry", p) for p in pools
+            integer("pools entry", p) for p in pools
         )
         if len(pools) != len(channels):
             raise ValueError(f"pools needs one entry per conv layer ({len(channels)}), got {pools}")
-        dense = tuple(_pos_int("dense entry", m) for m in dense)
+        dense = tuple(integer("dense entry", m) for m in dense)
         if not channels and not dense:
             raise ValueError("the network needs at least one conv or dense layer")
-        kernel = _pos_int("kernel", kernel)
+        kernel = integer("kernel", kernel)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         scale = positive("scale", scale)

@@ -7,13 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._validate import positive
-
-
-def _check_sizes(d: int, h: int) -> None:
-    for name, val in (("d", d), ("h", h)):
-        if not isinstance(val, int) or isinstance(val, bool) or val < 1:
-            raise ValueError(f"{name} must be a positive integer, got {val!r}")
+from .._validate import integer, positive
 
 
 class TwoLayerReLU(eqx.Module):
@@ -60,7 +54,7 @@ class TwoLayerReLU(eqx.Module):
         neuron, a quantity exact gradient flow conserves. ``eps`` is the init scale:
         E|w_j|^2 = eps^2.
         """
-        _check_sizes(d, h)
+        d, h = integer("d", d), integer("h", h)
         eps = positive("eps", eps)
         kw, ks = jax.random.split(key)
         w = eps * jax.random.normal(kw, (h, d)) / jnp.sqrt(d)
@@ -70,7 +64,7 @@ class TwoLayerReLU(eqx.Module):
     @classmethod
     def gaussian(cls, d: int, h: int, alpha: float, *, key: PRNGKeyArray) -> TwoLayerReLU:
         """Unbalanced Gaussian init as in Min et al.'s experiments: w_ij, v_j ~ N(0, alpha^2)."""
-        _check_sizes(d, h)
+        d, h = integer("d", d), integer("h", h)
         alpha = positive("alpha", alpha)
         kw, kv = jax.random.split(key)
         return cls(
