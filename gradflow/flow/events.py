@@ -1,15 +1,20 @@
 """Stop conditions for ``solve_flow``: real-valued, so the root finder locates the time.
 
-Each condition is a function ``value(model, data, loss_value) -> scalar`` that is > 0 before
+A stop is an Equinox module whose ``__call__(model, data, loss) -> scalar`` is > 0 before
 the event and crosses to <= 0 when it happens. diffrax detects the sign change within a step
-and ``optimistix.Newton`` finds the crossing on the dense interpolant, so the event time is
-accurate to the root-finder tolerance, not to the step size.
+and a bisection root finder locates the crossing on the dense interpolant, so the event time
+is accurate to the root-finder tolerance, not to the step size.
+
+Stops are compared by value (their fields are plain numbers), so two calls with a freshly
+built ``loss_below(1e-2)`` share one compiled solve. Write your own by subclassing
+:class:`AbstractStop` with typed fields rather than passing a fresh lambda each time.
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -18,28 +23,70 @@ from jaxtyping import Array
 from .._validate import positive
 
 
-class Stop(eqx.Module):
-    """A stop condition: ``fn(model, data, loss) -> real`` crossing from > 0 to <= 0."""
+class AbstractStop(eqx.Module):
+    """A stop condition: ``stop(model, data, loss) -> real``, > 0 before, <= 0 at the event.
 
-    fn: Callable[[Any, Any, Array], Array]
-    name: str = eqx.field(static=True, default="stop")
+    Subclass it with plain-number fields (compared by value) for a stop that never
+    recompiles::
+
+        class WeightAbove(gf.AbstractStop):
+            bound: float
+            def __call__(self, model, data, loss):
+                return self.bound - jnp.max(jnp.abs(model.w))
+    """
+
+    name: ClassVar[str] = "stop"
+
+    @abc.abstractmethod
+    def __call__(self, model: Any, data: Any, loss: Array) -> Array:
+        """The event value: > 0 before the event, <= 0 once it has happened."""
+
+
+class Stop(AbstractStop):
+    """Wrap a callable ``fn(model, data, loss) -> real`` as a stop.
+
+    Compared by the identity of ``fn``: define ``fn`` once (a module-level function), not
+    as a fresh lambda in every call, or every call compiles anew.
+    """
+
+    fn: Callable[[Any, Any, Array], Array] = eqx.field(static=True)
+    name: ClassVar[str] = "stop"
 
     def __call__(self, model, data, loss) -> Array:
         return self.fn(model, data, loss)
 
 
-def loss_below(target: float) -> Stop:
+class LossBelow(AbstractStop):
     """Stop when L <= target (value: log L - log target, well scaled over decades)."""
-    target = positive("target", target)
-    return Stop(lambda model, data, loss: jnp.log(loss) - jnp.log(target), name="loss_below")
+
+    target: float = eqx.field(static=True)
+    name: ClassVar[str] = "loss_below"
+
+    def __check_init__(self):
+        positive("target", self.target)
+
+    def __call__(self, model, data, loss) -> Array:
+        return jnp.log(loss) - jnp.log(self.target)
 
 
-def aligned(delta: float) -> Stop:
+def loss_below(target: float) -> LossBelow:
+    """Stop when the loss reaches ``target`` (> 0): ``LossBelow(target)``."""
+    return LossBelow(positive("target", target))
+
+
+def aligned(delta: float):
     """Stop when every neuron is aligned (cos(w_j, x_sign(v_j)) >= 1 - delta) or dead.
 
-    Uses :func:`gradflow.metrics.alignment_gap` (TwoLayerReLU-style models with ``w``, ``v``).
+    Deprecated location: the stop lives in :mod:`gradflow.metrics` as ``Aligned``.
     """
-    from ..metrics.alignment import alignment_gap
+    return _Aligned(positive("delta", delta))
 
-    delta = positive("delta", delta)
-    return Stop(lambda model, data, loss: alignment_gap(model, data, delta), name="aligned")
+
+class _Aligned(AbstractStop):
+    delta: float = eqx.field(static=True)
+    name: ClassVar[str] = "aligned"
+
+    def __call__(self, model, data, loss) -> Array:
+        from ..metrics.alignment import alignment_gap
+
+        return alignment_gap(model, data, self.delta)
