@@ -34,9 +34,9 @@ import numpy as np  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 
 from _common import machine_info  # noqa: E402
+from gradflow.flow.solve import loss_fn  # noqa: E402
 
 import gradflow as gf  # noqa: E402
-from gradflow.flow.solve import loss_fn  # noqa: E402
 from gradflow.models.two_layer import TwoLayerReLU  # noqa: E402
 
 N, D, H, MU, EPS, T1 = 100, 50, 20, 0.7, 1e-4, 60.0

@@ -25,9 +25,9 @@ import equinox as eqx  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from _common import machine_info  # noqa: E402
+from gradflow.flow.config import FlowConfig  # noqa: E402
 
 import gradflow as gf  # noqa: E402
-from gradflow.flow.config import FlowConfig  # noqa: E402
 from gradflow.losses import empirical_loss  # noqa: E402
 
 N, D, H, MU, EPS, TARGET = 100, 50, 20, 0.3, 1e-4, 1e-2

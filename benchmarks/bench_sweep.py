@@ -45,10 +45,10 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_solve as bs  # noqa: E402
 from _common import machine_info  # noqa: E402
+from gradflow.flow.config import FlowConfig  # noqa: E402
 
 import gradflow as gf  # noqa: E402
 import gradflow.sweep as gs  # noqa: E402
-from gradflow.flow.config import FlowConfig  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 TIGHT = FlowConfig(rtol=1e-12)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gradflow.data.digits import digits
-from gradflow.flow.gd import gd
+from gradflow.flow import gd
 from gradflow.metrics.features import feature_matrix, feature_rank
 from gradflow.models.deep_cnn import DeepCNN
 

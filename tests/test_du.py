@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gradflow.data.teacher import sample_inputs, teacher_data
-from gradflow.flow.config import FlowConfig
+from gradflow.flow import FlowConfig
 from gradflow.losses import empirical_loss
 from gradflow.models.conv_filter import ConvFilter, num_patches
 from gradflow.theory.du_closed_form import (

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import gradflow as gf
-from gradflow.flow.kinks import AUTO_RTOL, SwitchLog, supports_kinks, wants_kinks
+from gradflow.flow import AUTO_RTOL, SwitchLog, supports_kinks, wants_kinks
 from gradflow.metrics.switches import (
     cone_entry_times,
     pattern_at,
@@ -88,7 +88,9 @@ def test_error_vs_reference_at_rtol_1e10(problem, ref):
     err_w = _rel(tr.model.w, ref.model.w)  # every saved time, across all switches
     err_v = _rel(tr.model.v, ref.model.v)
     assert err_w <= 1e-9 and err_v <= 1e-9, (err_w, err_v)
-    assert np.allclose(tr.loss, ref.loss, rtol=1e-9, atol=0)
+    # 1.3e-9 measured with the engine's shared diffrax controller (6.8e-10 with the old
+    # private one, which also shrank steps after an accepted step)
+    assert np.allclose(tr.loss, ref.loss, rtol=2e-9, atol=0)
     # the kink-aware solve is the cheap one: far fewer gradient evaluations than the ref
     assert int(tr.stats["grad_evals"]) < int(ref.stats["grad_evals"]) / 5
     assert int(tr.stats["num_switches"]) == int(tr.events.count) > 0

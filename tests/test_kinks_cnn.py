@@ -13,7 +13,7 @@ import pytest
 
 import gradflow as gf
 from gradflow.data.patterns import pattern_data
-from gradflow.flow.kinks import AUTO_RTOL, supports_kinks, wants_kinks
+from gradflow.flow import AUTO_RTOL, supports_kinks, wants_kinks
 from gradflow.models.cnn import TwoLayerCNN
 
 T1 = 30.0

@@ -119,9 +119,9 @@ def test_alignment_time_matches_event_time(runs):
     # the same run cut before alignment: NaN with a reason
     cut = int(np.searchsorted(np.asarray(full.ts), t_event)) - 2
     short = eqx.tree_at(
-        lambda t: (t.ts, t.model, t.final, t.t_final),
+        lambda t: (t.ts, t.ys, t.final, t.t_final),
         full,
-        (full.ts[:cut], jax.tree.map(lambda a: a[:cut], full.model), full.at(cut - 1),
+        (full.ts[:cut], jax.tree.map(lambda a: a[:cut], full.ys), full.at(cut - 1),
          full.ts[cut - 1]),
     )
     never = alignment_time(short, data, DELTA)

@@ -247,16 +247,3 @@ def test_summary_fn_saves_summaries_but_final_is_the_model():
     assert summ.model is None and summ.summary.shape == (3, 6)
     np.testing.assert_allclose(summ.summary, jnp.linalg.norm(full.model.w, axis=2), rtol=1e-12)
     np.testing.assert_allclose(summ.final.w, full.final.w, rtol=1e-12)
-
-
-def test_gd_reuses_its_optimizer_so_it_compiles_once():
-    import sys
-
-    gd_module = sys.modules["gradflow.flow.gd"]
-    data = toy(0.1)
-    model = TwoLayerReLU.gaussian(2, 6, 1e-3, key=jax.random.key(0))
-    first = gf.gd(model, data, eta=0.0123, steps=10, saves=2)
-    hits = gd_module._make_optimizer.cache_info().hits
-    again = gf.gd(model, data, eta=0.0123, steps=10, saves=2)
-    assert gd_module._make_optimizer.cache_info().hits == hits + 1
-    assert bool(jnp.all(first.final.w == again.final.w))

@@ -20,7 +20,7 @@ PROBLEM_SRC = textwrap.dedent(
     import time
     import jax, jax.numpy as jnp
     import gradflow as gf
-    from gradflow.flow.config import FlowConfig
+    from gradflow.flow import FlowConfig
 
     STOP = gf.aligned(1e-2)
     CFG = FlowConfig(rtol=1e-6)

@@ -20,9 +20,7 @@ import numpy as np
 
 from ..data.dataset import Dataset
 from ..data.digits import digits, mnist
-from ..flow.config import FlowConfig
-from ..flow.solve import log_times, solve_flow
-from ..flow.trajectory import Trajectory
+from ..flow import FlowConfig, Trajectory, log_times, solve_flow
 from ..metrics.alignment import CONE_NAMES, alignment_gap, cones, first_crossing, target_cos
 from ..metrics.rank import stable_rank
 from ..models.two_layer import TwoLayerReLU

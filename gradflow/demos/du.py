@@ -26,9 +26,7 @@ import numpy as np
 import optax
 
 from ..data.teacher import teacher_data
-from ..flow.config import FlowConfig
-from ..flow.gd import gd
-from ..flow.solve import solve_flow
+from ..flow import FlowConfig, gd, solve_flow
 from ..models.conv_filter import ConvFilter
 from ..theory.du_closed_form import population_flow
 from . import DemoResult

@@ -28,9 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data.digits import digits
-from ..flow.config import FlowConfig
-from ..flow.gd import gd
-from ..flow.solve import solve_flow
+from ..flow import FlowConfig, gd, solve_flow
 from ..metrics.features import feature_rank
 from ..models.deep_cnn import DeepCNN
 from . import DemoResult

@@ -1,14 +1,44 @@
-"""The gradient-flow engine: solve_flow, FlowConfig, Trajectory, the GD baseline, events."""
+"""The gradient-flow engine: solve_flow, FlowConfig, Trajectory, the GD baseline, stops.
 
-from .config import FlowConfig as FlowConfig
-from .events import (
+One engine: the bare solve (diffrax straight through kinks), the kink-aware mode and the GD
+baseline share the step-size controller and atol rule (:class:`FlowConfig`), the status
+mapping, stats and the one Trajectory builder.
+"""
+
+from ._config import FlowConfig as FlowConfig
+from ._gd import gd as gd
+from ._kinks import (
+    AUTO_RTOL as AUTO_RTOL,
+    SwitchLog as SwitchLog,
+    supports_kinks as supports_kinks,
+    wants_kinks as wants_kinks,
+)
+from ._problem import trainable_filter as trainable_filter
+from ._solve import log_times as log_times, solve_flow as solve_flow
+from ._stops import (
     AbstractStop as AbstractStop,
     LossBelow as LossBelow,
     Stop as Stop,
     aligned as aligned,
     loss_below as loss_below,
 )
-from .kinks import SwitchLog as SwitchLog, supports_kinks as supports_kinks
-from .gd import gd as gd
-from .solve import log_times as log_times, solve_flow as solve_flow
-from .trajectory import Status as Status, Trajectory as Trajectory
+from ._trajectory import Status as Status, Trajectory as Trajectory
+
+__all__ = [
+    "AUTO_RTOL",
+    "AbstractStop",
+    "FlowConfig",
+    "LossBelow",
+    "Status",
+    "Stop",
+    "SwitchLog",
+    "Trajectory",
+    "aligned",
+    "gd",
+    "log_times",
+    "loss_below",
+    "solve_flow",
+    "supports_kinks",
+    "trainable_filter",
+    "wants_kinks",
+]

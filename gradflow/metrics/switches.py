@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from ..flow.kinks import SwitchLog
+from ..flow import SwitchLog
 
 
 def _rows(log: SwitchLog) -> Bool[Array, " E"]:

@@ -37,9 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data.separated import separated
-from ..flow.config import FlowConfig
-from ..flow.events import aligned
-from ..flow.solve import solve_flow
+from ..flow import FlowConfig, aligned, solve_flow
 from ..losses import empirical_loss
 from ..metrics.alignment import alignment_time_core
 from ..metrics.rank import stable_rank

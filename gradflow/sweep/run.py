@@ -45,8 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import pyarrow as pa
 
-from ..flow.solve import solve_flow
-from ..flow.trajectory import Status
+from ..flow import Status, solve_flow
 from ..losses import empirical_loss
 from . import distributed
 from .store import SweepStore, make_manifest

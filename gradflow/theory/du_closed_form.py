@@ -36,9 +36,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ..data.dataset import Dataset
-from ..flow.config import FlowConfig
-from ..flow.solve import solve_flow
-from ..flow.trajectory import Trajectory
+from ..flow import FlowConfig, Trajectory, solve_flow
 from ..models.conv_filter import ConvFilter
 
 POPULATION_OFFSET = 0.5  # the engine's loss minus L(w) for DuPopulation (see module docstring)

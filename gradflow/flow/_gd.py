@@ -16,43 +16,46 @@ import jax.numpy as jnp
 import optax
 
 from .._validate import positive
-from ..data.dataset import Dataset
-from .solve import loss_fn, trainable_filter, validate_problem
-from .trajectory import Status, Trajectory
+from ..data import Dataset
+from ..losses import AbstractLoss
+from ._problem import loss_fn, split, validate_problem
+from ._trajectory import Status, Trajectory, build_trajectory, make_stats
 
 
 @eqx.filter_jit
 def _run(params, static, data, opt, lrs, every, n_saves, fn, loss, reduction):
-    value_and_grad = jax.value_and_grad(loss_fn)
+    grad = jax.grad(loss_fn)
     opt_state = opt.init(params)
 
     def one(carry, _):
         p, s = carry
-        _, g = value_and_grad(p, static, data, loss, reduction)
-        updates, s = opt.update(g, s, p)
+        updates, s = opt.update(grad(p, static, data, loss, reduction), s, p)
         return (optax.apply_updates(p, updates), s), None
 
     def block(carry, _):
         carry, _ = jax.lax.scan(one, carry, None, length=every)
         return carry, carry[0]
 
-    def view(p):
-        m = eqx.combine(p, static)
-        return (m if fn is None else fn(None, m)), loss_fn(p, static, data, loss, reduction)
-
     (final_p, _), ps = jax.lax.scan(block, (params, opt_state), None, length=n_saves)
-    first = view(params)
-    rest = jax.vmap(view)(ps)
-    saved = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
+    ys = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), params, ps)
     steps = jnp.arange(0, n_saves + 1) * every
     ts = jnp.concatenate([jnp.zeros(1), jnp.cumsum(lrs)])[steps]
-    final_loss = loss_fn(final_p, static, data, loss, reduction)
-    finite = jnp.isfinite(final_loss) & jnp.all(
-        jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(final_p)])
-    )
-    code = jnp.where(finite, Status.SUCCESS, Status.NONFINITE).astype(jnp.int32)
     n = jnp.asarray(lrs.shape[0])
-    return saved, ts, final_p, code, n
+    return build_trajectory(
+        ts=ts,
+        ys=ys,
+        static=static,
+        fn=fn,
+        loss_of=lambda p: loss_fn(p, static, data, loss, reduction),
+        final_ys=final_p,
+        t_final=ts[-1],
+        t_event=jnp.asarray(jnp.nan, ts.dtype),
+        code=jnp.asarray(Status.SUCCESS),
+        stats=make_stats(n, n, n),
+        clock=reduction,
+        method="gd",
+        mode="gd",
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -69,7 +72,7 @@ def gd(
     eta: float | optax.Schedule,
     steps: int,
     optimizer: Callable[..., optax.GradientTransformation] = optax.sgd,
-    loss: str = "exp",
+    loss: str | AbstractLoss | Callable[[Any, Any], Any] = "exp",
     reduction: str = "mean",
     saves: int = 64,
     fn: Callable[[Any, Any], Any] | None = None,
@@ -92,7 +95,7 @@ def gd(
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     if not isinstance(saves, int) or saves < 1:
         raise ValueError(f"saves must be a positive integer, got {saves!r}")
-    validate_problem(model, data, loss, reduction)
+    loss_obj = validate_problem(model, data, loss, reduction)
     saves = min(saves, steps)
     every = -(-steps // saves)
     total = every * saves
@@ -102,28 +105,5 @@ def gd(
         eta = positive("eta", eta)
         lrs = jnp.full((total,), eta)
     opt = _make_optimizer(optimizer, eta)
-    spec = trainable_filter(model) if trainable is None else trainable
-    params, static = eqx.partition(model, spec)
-    saved, ts, final_p, code, n = _run(
-        params, static, data, opt, lrs, every, saves, fn, loss, reduction
-    )
-    model_out, loss_out = saved
-    final = eqx.combine(final_p, static)
-    return Trajectory(
-        ts=ts,
-        model=model_out if fn is None else None,
-        summary=None if fn is None else model_out,
-        loss=loss_out,
-        final=final,
-        t_final=ts[-1],
-        t_event=jnp.asarray(jnp.nan),
-        result=code,
-        stats={
-            "num_steps": n,
-            "num_accepted": n,
-            "num_rejected": jnp.asarray(0),
-            "grad_evals": n,
-        },
-        clock=reduction,
-        method="gd",
-    )
+    params, static = split(model, trainable)
+    return _run(params, static, data, opt, lrs, every, saves, fn, loss_obj, reduction)

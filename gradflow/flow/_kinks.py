@@ -41,10 +41,12 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from ..losses import PER_SAMPLE, empirical_loss, reduce
-from .trajectory import Status, Trajectory
+from ..losses import per_example, reduce
+from ._problem import loss_fn
+from ._trajectory import Status, Trajectory, all_finite as _all_finite, build_trajectory, make_stats
 
 AUTO_RTOL = 3e-5
 _ZREL = 1e-12  # "at zero": |z_ij| below this fraction of max_i |z_ij| (per neuron), float64;
@@ -52,6 +54,10 @@ _ZREL = 1e-12  # "at zero": |z_ij| below this fraction of max_i |z_ij| (per neur
 _BISECT = 64  # bisection iterations of the stop-condition root (resolution 2^-64 of a step)
 _NEWTON = 10  # safeguarded Newton iterations per crossed entry on the interpolant of z
 _RUNNING = -1
+_DEGREE = 7  # highest degree of a supported solver's dense interpolant in theta (Dopri8)
+_NODES_NP = 0.5 - 0.5 * np.cos(np.pi * np.arange(_DEGREE + 1) / _DEGREE)  # 0 ... 1
+_NODES = jnp.asarray(_NODES_NP)
+_VINV = jnp.asarray(np.linalg.inv(np.vander(_NODES_NP, _DEGREE + 1, increasing=True)))
 
 
 class SwitchLog(eqx.Module):
@@ -87,7 +93,9 @@ def supports_kinks(model: Any) -> bool:
 
 
 def wants_kinks(config: Any, model: Any) -> bool:
-    """Whether ``solve_flow`` should use the kink-aware solver for this config and model."""
+    """Whether ``solve_flow`` uses the kink-aware mode for this config and model."""
+    if config.kinks == "off":
+        return False
     if config.kinks == "track":
         if not supports_kinks(model):
             raise ValueError(
@@ -100,7 +108,12 @@ def wants_kinks(config: Any, model: Any) -> bool:
                 )
             )
         return True
-    return config.kinks == "auto" and supports_kinks(model) and config.rtol < AUTO_RTOL
+    return (
+        config.kinks == "auto"
+        and config.solver != "kvaerno5"
+        and supports_kinks(model)
+        and config.rtol < AUTO_RTOL
+    )
 
 
 def _when(pred, fn, x):
@@ -111,16 +124,6 @@ def _when(pred, fn, x):
 
 def _tmap(f, *trees):
     return jax.tree_util.tree_map(f, *trees)
-
-
-def _rms(tree) -> Array:
-    leaves = [jnp.ravel(a) for a in jax.tree_util.tree_leaves(tree)]
-    flat = jnp.concatenate(leaves)
-    return jnp.sqrt(jnp.mean(flat**2))
-
-
-def _all_finite(tree) -> Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(tree)]))
 
 
 @eqx.filter_jit
@@ -138,7 +141,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
 
     def masked_value(p, mask):
         pred = jax.vmap(model_of(p).masked_call)(x, mask)
-        return reduce(PER_SAMPLE[loss](pred, lab), reduction)
+        return reduce(per_example(loss, pred, lab), reduction)
 
     grad = jax.grad(masked_value)
 
@@ -148,7 +151,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     term = diffrax.ODETerm(vf)
 
     def value(p):
-        return empirical_loss(model_of(p), x, lab, loss, reduction)
+        return loss_fn(p, static, data, loss, reduction)
 
     def stop_value(p):
         return stop(model_of(p), data, value(p))
@@ -158,19 +161,8 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     def ztol_of(z):
         return zrel * jnp.max(jnp.abs(z), axis=0, keepdims=True) + jnp.finfo(ts.dtype).tiny
 
-    rtol = config.rtol
-    scale0 = _rms(params)
-    atol = (
-        config.atol_factor * rtol * jnp.maximum(scale0, 1e-300)
-        if config.atol is None
-        else jnp.asarray(config.atol)
-    )
-
-    def err_norm(y0, y1, yerr):
-        def scaled(a, b, e):
-            return e / (atol + rtol * jnp.maximum(jnp.abs(a), jnp.abs(b)))
-
-        return _rms(_tmap(scaled, y0, y1, yerr))
+    controller = config.make_controller(params)  # the engine's one controller
+    error_order = solver.error_order(term)
 
     # initial pattern; entries exactly at zero take the side their derivative points to
     z0 = pre(params)
@@ -183,23 +175,12 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     sgn = jnp.where(mask, 1.0, -1.0)
     offset = jnp.where(at0, jnp.maximum(0.0, -sgn * z0) + zt, 0.0)
 
-    # initial step (Hairer & Wanner's rule), 2 gradient evaluations incl. f0 above
-    if config.dt0 is None:
-        sc = _tmap(lambda a: atol + rtol * jnp.abs(a), params)
-        d0 = _rms(_tmap(jnp.divide, params, sc))
-        d1 = _rms(_tmap(jnp.divide, f0, sc))
-        h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
-        f1 = vf(t0 + h0, _tmap(lambda a, b: a + h0 * b, params, f0), mask)
-        d2 = _rms(_tmap(lambda a, b, s: (a - b) / s, f1, f0, sc)) / h0
-        h1 = jnp.where(
-            jnp.maximum(d1, d2) <= 1e-15,
-            jnp.maximum(1e-6, h0 * 1e-3),
-            (0.01 / jnp.maximum(d1, d2)) ** (1.0 / 5.0),
-        )
-        dt = jnp.minimum(100 * h0, h1)
-    else:
-        dt = jnp.asarray(config.dt0, dtype=ts.dtype)
-    dt = jnp.minimum(dt, t1 - t0)
+    # initial step: the controller's own rule (Hairer & Wanner, 2 gradient evaluations)
+    t_first, cstate0 = controller.init(
+        term, t0, t1, params, config.dt0, mask, solver.func, error_order
+    )
+    dt = jnp.minimum(t_first - t0, t1 - t0)
+    meter = config.make_meter()
 
     # save slots at (or before) t0
     buf = _tmap(lambda a: jnp.full((T,) + a.shape, jnp.inf, a.dtype), params)
@@ -235,6 +216,8 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         mask=mask,
         offset=offset,
         dt=dt,
+        cstate=cstate0,
+        meter=meter.init(),
         sstate=solver.init(term, t0, t1, params, mask),
         jump=jnp.array(False),
         g=g0,
@@ -245,7 +228,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         stops=jnp.asarray(0),
         steps=jnp.asarray(0),
         accepted=jnp.asarray(0),
-        extra=jnp.asarray(3 if config.dt0 is None else 2),  # f0, f1 (initial dt), first f0
+        extra=jnp.asarray(4 if config.dt0 is None else 2),  # dz0, 2 for dt0, solver FSAL
         status=jnp.asarray(_RUNNING),
         t_event=jnp.asarray(jnp.nan, ts.dtype),
     )
@@ -260,14 +243,12 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         tb = jnp.where(last, t1, t + c["dt"])
         dtu = tb - t
         y1, yerr, dense, sstate1, _ = solver.step(term, t, tb, y, mask, c["sstate"], c["jump"])
-        err = err_norm(y, y1, yerr)
-        ok = jnp.isfinite(err) & _all_finite(y1)
-        accept = ok & (err <= 1.0)
-        factor = jnp.where(
-            ok, jnp.clip(0.9 * jnp.maximum(err, 1e-10) ** (-1.0 / 5.0), 0.2, 10.0), 0.2
+        keep, next_t0, next_t1, _, cstate1, _ = controller.adapt_step_size(
+            t, tb, y, y1, mask, yerr, error_order, c["cstate"]
         )
-        factor = jnp.where(accept, factor, jnp.minimum(factor, 0.9))
-        dt_next = dtu * factor
+        ok = _all_finite(y1) & _all_finite(yerr) & jnp.isfinite(next_t1 - next_t0)
+        accept = ok & keep
+        dt_next = jnp.where(ok, next_t1 - next_t0, controller.factormin * dtu)
         interp = solver.interpolation_cls(t0=t, t1=tb, **dense)
 
         # kink: some c_ij = s_ij z_ij + o_ij < 0 at the step end
@@ -275,13 +256,18 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         crossed = accept & (jnp.min(sgn * z1 + c["offset"]) < 0)
 
         def kink_theta(_):
-            # z on the step, as a polynomial in theta in [0, 1] (z is linear in the state)
-            kz = jax.vmap(pre)(dense["k"])
-            zint = solver.interpolation_cls(t0=0.0, t1=1.0, y0=c["z"], y1=z1, k=kz)
+            # z on the step as a polynomial in theta in [0, 1]: every solver's dense
+            # interpolant is a polynomial of degree <= 7 in theta and z is linear in the
+            # state, so z sampled at 8 Chebyshev nodes determines it exactly.
+            zs = jax.vmap(lambda th: pre(interp.evaluate(t + th * dtu)))(_NODES)
+            coef = jnp.tensordot(_VINV, zs.at[0].set(c["z"]).at[-1].set(z1), axes=1)
             off = c["offset"]
 
             def cval(th):
-                return sgn * zint.evaluate(th) + off
+                val = jnp.zeros_like(th)
+                for m in range(_DEGREE, -1, -1):  # Horner, every entry at its own theta
+                    val = val * th + coef[m]
+                return sgn * val + off
 
             c0, c1 = sgn * c["z"] + off, sgn * z1 + off
             cross = c1 < 0
@@ -382,6 +368,8 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             offset=offset_n,
             dt=dt_next,
             sstate=pick(sstate1, c["sstate"]),
+            cstate=_tmap(lambda u, v: jnp.where(ok, u, v), cstate1, c["cstate"]),
+            meter=meter.step(c["meter"], (new_t - t0) / (t1 - t0)),
             jump=jnp.where(accept, is_kink, c["jump"]),
             g=jnp.where(accept, g1, c["g"]),
             k=k,
@@ -398,59 +386,38 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
 
     c: dict[str, Any] = jax.lax.while_loop(cond, body, carry0)
 
-    # outputs: saved models / summaries and loss (true relu loss) at the filled slots
+    meter.close(c["meter"])
     filled = jnp.arange(T) < c["k"]
-    ts_out = jnp.where(filled, ts, jnp.inf)
-
-    def view(t, p):
-        m = model_of(p)
-        return (m if fn is None else fn(t, m)), value(p)
-
-    saved, saved_loss = jax.vmap(view)(ts, c["buf"])
-    saved_loss = jnp.where(filled, saved_loss, jnp.inf)
-    final = model_of(c["y"])
-    final_loss = value(c["y"])
-    code = jnp.where(
-        jnp.isfinite(final_loss) & _all_finite(c["y"]), c["status"], Status.NONFINITE
-    ).astype(jnp.int32)
     steps = c["steps"]
-    stats = {
-        "num_steps": steps,
-        "num_accepted": c["accepted"],
-        "num_rejected": steps - c["accepted"],
-        "grad_evals": config.evals_per_step * steps + c["extra"],
-        "num_switches": c["count"],
-        "num_kink_stops": c["stops"],
-    }
     t_l, j_l, i_l, d_l = c["log"]
-    log = SwitchLog(t=t_l, neuron=j_l, sample=i_l, direction=d_l, count=c["count"], initial=mask)
-    if fn is None:
-        model_out, summary = saved, None
-    else:
-        model_out, summary = None, saved
-    return Trajectory(
-        ts=ts_out,
-        model=model_out,
-        summary=summary,
-        loss=saved_loss,
-        final=final,
+    return build_trajectory(
+        ts=jnp.where(filled, ts, jnp.inf),
+        ys=c["buf"],
+        static=static,
+        fn=fn,
+        loss_of=value,
+        final_ys=c["y"],
         t_final=c["t"],
         t_event=c["t_event"],
-        result=code,
-        stats=stats,
-        events=log,
+        code=c["status"],
+        stats=make_stats(
+            steps,
+            c["accepted"],
+            config.evals_per_step * steps + c["extra"],
+            num_switches=c["count"],
+            num_kink_stops=c["stops"],
+        ),
+        events=SwitchLog(
+            t=t_l, neuron=j_l, sample=i_l, direction=d_l, count=c["count"], initial=mask
+        ),
         clock=reduction,
         method="gf",
+        mode="kinks",
     )
 
 
 def solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, config) -> Trajectory:
-    """Kink-aware solve (called by ``solve_flow`` for ``FlowConfig(kinks="track")``).
-
-    Same arguments and result as the bare solve; the Trajectory also carries ``events``, a
-    :class:`SwitchLog`, and ``stats["num_switches"]``. Times are on the clock of
-    ``reduction``. ``t0``/``t1`` may be python floats.
-    """
-    t0a = jnp.asarray(t0, dtype=ts.dtype)
-    t1a = jnp.asarray(t1, dtype=ts.dtype)
-    return _solve_kinks(params, static, data, ts, t0a, t1a, stop, fn, loss, reduction, config)
+    """Kink-aware solve (``solve_flow`` with ``FlowConfig(kinks="track")``): same arguments
+    and result as the bare solve; the Trajectory also carries ``events``, a
+    :class:`SwitchLog`, and ``stats["num_switches"]``."""
+    return _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, config)

@@ -6,7 +6,20 @@ import math
 
 import diffrax
 import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
 
+
+def rms(tree) -> Array:
+    """Root mean square over every entry of every array leaf of ``tree``."""
+    leaves = [jnp.ravel(a) for a in jax.tree_util.tree_leaves(tree)]
+    if not leaves:
+        raise ValueError("the model has no trainable float arrays")
+    return jnp.sqrt(jnp.mean(jnp.concatenate(leaves) ** 2))
+
+# solver class and vector-field evaluations per attempted step (FSAL counted once); the
+# error order of the step-size controller comes from the solver itself (diffrax).
 SOLVERS = {
     "dopri5": (diffrax.Dopri5, 6),
     "tsit5": (diffrax.Tsit5, 6),
@@ -68,9 +81,32 @@ class FlowConfig(eqx.Module):
             raise ValueError(f"max_events must be a positive integer, got {self.max_events!r}")
         if self.kinks not in KINK_MODES:
             raise ValueError(f"kinks must be one of {KINK_MODES}, got {self.kinks!r}")
+        if self.kinks == "track" and self.solver == "kvaerno5":
+            raise ValueError(
+                "kinks='track' needs an explicit solver (dopri5, tsit5, bosh3, dopri8); "
+                "kvaerno5 is implicit"
+            )
 
-    def make_solver(self) -> diffrax.AbstractSolver:
+    def make_solver(self) -> diffrax.AbstractAdaptiveSolver:
         return SOLVERS[self.solver][0]()
+
+    def atol_for(self, params) -> Array:
+        """The absolute tolerance used for a solve starting at ``params``.
+
+        ``atol`` if given, else ``atol_factor * rtol * rms(params)`` (the init-scale rule).
+        """
+        if self.atol is not None:
+            return jnp.asarray(self.atol)
+        return self.atol_factor * self.rtol * jnp.maximum(rms(params), 1e-300)
+
+    def make_controller(self, params) -> diffrax.PIDController:
+        """The ONE step-size controller of every gradflow solve (bare and kink-aware): an
+        integral controller with ``rtol`` and the atol rule; diffrax takes its error exponent
+        from the solver's order and picks the first step (Hairer-Wanner) when dt0 is None."""
+        return diffrax.PIDController(rtol=self.rtol, atol=self.atol_for(params))
+
+    def make_meter(self) -> diffrax.AbstractProgressMeter:
+        return diffrax.TqdmProgressMeter() if self.progress else diffrax.NoProgressMeter()
 
     @property
     def evals_per_step(self) -> int:

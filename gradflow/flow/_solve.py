@@ -1,0 +1,192 @@
+"""solve_flow: exact gradient flow d(theta)/dt = -grad L(theta) with diffrax."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+from jaxtyping import Array, Float
+
+from .._validate import positive
+from ..data import Dataset
+from ..losses import AbstractLoss
+from ._config import FlowConfig
+from ._kinks import solve_kinks, wants_kinks
+from ._problem import loss_fn, split, validate_problem
+from ._stops import AbstractStop
+from ._trajectory import Status, Trajectory, build_trajectory, make_stats
+
+
+def log_times(t1: float, num: int = 64, t_min: float | None = None) -> Array:
+    """Save times ``[0] + geomspace(t_min, t1, num - 1)`` (default t_min = t1 * 1e-4).
+
+    Small-init flows happen on a log clock: most structure appears at t ~ log(1/eps).
+    """
+    t1 = positive("t1", t1)
+    if num < 2:
+        raise ValueError(f"num must be >= 2, got {num}")
+    t_min = t1 * 1e-4 if t_min is None else positive("t_min", t_min)
+    ts = jnp.concatenate([jnp.zeros(1), jnp.geomspace(t_min, t1, num - 1)])
+    return jnp.minimum(ts, t1).at[-1].set(t1)
+
+
+def _diffrax_code(result, had_event) -> Array:
+    """Map diffrax's result (and whether the event fired) to a :class:`Status` code."""
+    R = diffrax.RESULTS
+    code = jnp.where(
+        result == R.successful,
+        Status.SUCCESS,
+        jnp.where(
+            result == R.event_occurred,
+            Status.EVENT,
+            jnp.where(result == R.max_steps_reached, Status.MAX_STEPS, Status.FAILED),
+        ),
+    )
+    return jnp.where(had_event & (code == Status.SUCCESS), Status.EVENT, code)
+
+
+@eqx.filter_jit
+def _solve(params, static, data, ts, t0, t1, stop, fn, loss, reduction, config: FlowConfig):
+    def value(y, d):
+        return loss_fn(y, static, d, loss, reduction)
+
+    grad = jax.grad(value)
+
+    def vector_field(t, y, args):
+        return jax.tree_util.tree_map(jnp.negative, grad(y, args))
+
+    def keep(t, y, args):
+        return y
+
+    saveat = diffrax.SaveAt(subs=[diffrax.SubSaveAt(ts=ts, fn=keep), diffrax.SubSaveAt(t1=True)])
+    event = None
+    if stop is not None:
+
+        def cond(t, y, args, **kwargs):
+            return stop(eqx.combine(y, static), args, value(y, args))
+
+        event = diffrax.Event(
+            cond, root_finder=optx.Bisection(rtol=1e-12, atol=1e-12), direction=False
+        )
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(vector_field),
+        config.make_solver(),
+        t0=t0,
+        t1=t1,
+        dt0=config.dt0,
+        y0=params,
+        args=data,
+        saveat=saveat,
+        stepsize_controller=config.make_controller(params),
+        event=event,
+        max_steps=config.max_steps,
+        throw=False,
+        progress_meter=config.make_meter(),
+    )
+    assert sol.ys is not None and sol.ts is not None  # both SubSaveAts save something
+    saved, final_saved = sol.ys
+    sub_ts, final_ts = sol.ts
+    final = jax.tree_util.tree_map(lambda a: a[0], final_saved)
+    had_event = sol.event_mask is not None and jnp.any(
+        jnp.stack(jax.tree_util.tree_leaves(sol.event_mask))
+    )
+    code = _diffrax_code(sol.result, jnp.asarray(had_event))
+    n_steps = sol.stats["num_steps"]
+    return build_trajectory(
+        ts=sub_ts,
+        ys=saved,
+        static=static,
+        fn=fn,
+        loss_of=lambda p: value(p, data),
+        final_ys=final,
+        t_final=final_ts[0],
+        t_event=jnp.where(code == Status.EVENT, final_ts[0], jnp.nan),
+        code=code,
+        stats=make_stats(
+            n_steps, sol.stats["num_accepted_steps"], config.evals_per_step * n_steps + 2
+        ),
+        clock=reduction,
+        method="gf",
+        mode="bare",
+    )
+
+
+def _as_times(saveat, t0: float, t1: float) -> Array:
+    if saveat is None:
+        return log_times(t1) if t0 == 0 else jnp.linspace(t0, t1, 64)
+    if isinstance(saveat, int) and not isinstance(saveat, bool):
+        return log_times(t1, num=saveat) if t0 == 0 else jnp.linspace(t0, t1, saveat)
+    ts = np.asarray(saveat, dtype=float)
+    if ts.ndim != 1 or ts.size == 0:
+        raise ValueError(f"saveat must be an int or a 1-D array of times, got shape {ts.shape}")
+    if not np.all(np.isfinite(ts)) or np.any(np.diff(ts) < 0):
+        raise ValueError("saveat times must be finite and non-decreasing")
+    if ts[0] < t0 or ts[-1] > t1:
+        raise ValueError(f"saveat times must lie in [t0, t1] = [{t0}, {t1}]")
+    return jnp.asarray(ts)
+
+
+def solve_flow(
+    model: Any,
+    data: Dataset,
+    *,
+    loss: str | AbstractLoss | Callable[[Any, Any], Array] = "exp",
+    reduction: str = "mean",
+    t1: float,
+    t0: float = 0.0,
+    saveat: int | Sequence[float] | Float[Array, " T"] | None = None,
+    fn: Callable[[Array, Any], Any] | None = None,
+    stop: AbstractStop | None = None,
+    config: FlowConfig = FlowConfig(),
+    trainable: Any = None,
+) -> Trajectory:
+    """Integrate exact gradient flow d(theta)/dt = -grad L(theta) from ``model`` to ``t1``.
+
+    L(theta) = reduce_i loss(f_theta(x_i), y_i), reduce = mean (default; time on the
+    mean-loss clock) or sum (t_sum = t_mean / n). theta is the model's trainable float
+    leaves (``eqx.partition``); functions and frozen leaves stay fixed. Solved with diffrax
+    (Dopri5 + PID controller, atol scaled with the init scale, see :class:`FlowConfig`);
+    compiled once per model structure, config, loss and stop (all compared by value), so it
+    can be ``eqx.filter_vmap``-ed over seeds.
+
+    Args:
+        model: any Equinox module written for ONE example (``eqx.nn.MLP`` included),
+            returning a scalar or an array that the loss takes.
+        data: a :class:`~gradflow.data.Dataset`.
+        loss: a loss object (:mod:`gradflow.losses`), a name ("exp", "logistic" with labels
+            +-1, "square", "cross_entropy") or any ``loss(output, target) -> scalar``.
+        reduction: "mean" or "sum" (the flow's clock).
+        t1: end time (> 0). t0: start time.
+        saveat: number of log-spaced save times (default 64) or an array of times.
+        fn: optional ``fn(t, model) -> pytree`` saved instead of the full model.
+        stop: optional stop (``loss_below``, ``aligned``, an :class:`AbstractStop`).
+        config: solver settings. trainable: optional eqx filter pytree.
+
+    Returns:
+        :class:`Trajectory` with ``status``; a run that did not reach t1 says so.
+
+    >>> traj = solve_flow(TwoLayerReLU.balanced(2, 50, 1e-6, key=k), two_point(0.1), t1=42.0)
+    >>> traj.status, traj.loss[-1]
+    """
+    t1 = positive("t1", t1)
+    if not np.isfinite(t0) or t0 >= t1:
+        raise ValueError(f"t0 must be finite and < t1, got t0={t0}, t1={t1}")
+    if not isinstance(config, FlowConfig):
+        raise ValueError(f"config must be a FlowConfig, got {type(config).__name__}")
+    loss_obj = validate_problem(model, data, loss, reduction)
+    if stop is not None and not isinstance(stop, AbstractStop):
+        raise ValueError(
+            f"stop must be a gradflow stop (loss_below, aligned, an AbstractStop subclass or "
+            f"Stop(fn)), got {type(stop).__name__}"
+        )
+    ts = _as_times(saveat, t0, t1)
+    params, static = split(model, trainable)
+    t0a, t1a = jnp.asarray(t0, dtype=ts.dtype), jnp.asarray(t1, dtype=ts.dtype)
+    solve = solve_kinks if wants_kinks(config, model) else _solve
+    return solve(params, static, data, ts, t0a, t1a, stop, fn, loss_obj, reduction, config)

@@ -1,0 +1,211 @@
+"""Trajectory: what one gradient-flow (or GD) run returns, and its readable status."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+
+class Status(enum.IntEnum):
+    """Outcome of a solve. Every member carries the message a user reads (``.message``)."""
+
+    SUCCESS = 0
+    EVENT = 1
+    MAX_STEPS = 2
+    NONFINITE = 3
+    FAILED = 4
+    MAX_EVENTS = 5
+
+    @property
+    def message(self) -> str:
+        return _MESSAGES[self]
+
+    @property
+    def ok(self) -> bool:
+        """True when the run reached its end time or stopped on its requested event."""
+        return self in (Status.SUCCESS, Status.EVENT)
+
+
+_MESSAGES = {
+    Status.SUCCESS: "reached t1",
+    Status.EVENT: "stopped early: the requested stop condition was met",
+    Status.MAX_STEPS: "did NOT reach t1: max_steps exhausted (raise FlowConfig.max_steps)",
+    Status.NONFINITE: "did NOT reach t1: the state or loss became non-finite (NaN/inf)",
+    Status.FAILED: "did NOT reach t1: the step size collapsed (solver failure)",
+    Status.MAX_EVENTS: "did NOT reach t1: too many activation switches (max_events cap)",
+}
+
+
+def all_finite(tree) -> Array:
+    """True when every entry of every array leaf of ``tree`` is finite."""
+    leaves = [jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def status_code(code, final_params, final_loss) -> Int[Array, ""]:
+    """The ONE status rule: ``code`` (a :class:`Status` the loop ended with), overridden by
+    NONFINITE when the final state or loss is not finite."""
+    finite = jnp.isfinite(final_loss) & all_finite(final_params)
+    return jnp.where(finite, code, Status.NONFINITE).astype(jnp.int32)
+
+
+def make_stats(num_steps, num_accepted, grad_evals, **extra) -> dict[str, Array]:
+    """The ONE stats dict: steps, accepted, rejected, gradient evaluations (+ mode extras)."""
+    stats = {
+        "num_steps": jnp.asarray(num_steps),
+        "num_accepted": jnp.asarray(num_accepted),
+        "num_rejected": jnp.asarray(num_steps) - jnp.asarray(num_accepted),
+        "grad_evals": jnp.asarray(grad_evals),
+    }
+    stats.update({k: jnp.asarray(v) for k, v in extra.items()})
+    return stats
+
+
+class Trajectory(eqx.Module):
+    """A saved gradient-flow (or GD) run.
+
+    Fields:
+        ts: (T,) saved times on the ``clock`` of the loss ("mean": t_mean, "sum": t_sum,
+            with t_sum = t_mean / n). Slots after an early stop are ``inf``.
+        ys: the trainable float leaves of the model (``eqx.partition``), each stacked over the
+            T saved times; the rest of the model (functions, frozen leaves) is ``static``.
+            Use :attr:`model` (all saved times at once) or :meth:`at` (one time).
+        summary: ``fn(t, model)`` stacked over the saved times (``None`` without ``fn``).
+        loss: (T,) loss at the saved times (``inf`` in unused slots).
+        final: the model at the last time reached (``t_final``).
+        t_final: time reached; equals t1 unless the run stopped early or failed.
+        t_event: time of the stop event (root-found), NaN if none occurred.
+        result: integer status code; read it as ``traj.status`` (a :class:`Status`).
+        stats: num_steps, num_accepted, num_rejected, grad_evals (int arrays); the
+            kink-aware mode adds num_switches and num_kink_stops.
+        events: ``None`` for the bare solve; with ``FlowConfig(kinks="track")`` a
+            ``SwitchLog`` of every activation switch (time, neuron, sample, direction).
+        static: the non-trainable part of the model (``None`` where ``ys`` has arrays).
+        clock: "mean" or "sum": the loss reduction whose flow time ``ts`` measures.
+        method: "gf" (exact flow) or "gd" (discrete steps at t = eta * k).
+        mode: which engine ran: "bare" (straight through kinks), "kinks" (kink-aware,
+            piecewise smooth) or "gd".
+    """
+
+    ts: Float[Array, " T"]
+    ys: Any
+    summary: Any
+    loss: Float[Array, " T"]
+    final: Any
+    t_final: Float[Array, ""]
+    t_event: Float[Array, ""]
+    result: Int[Array, ""]
+    stats: dict[str, Array]
+    events: Any = None
+    static: Any = None
+    clock: str = eqx.field(static=True, default="mean")
+    method: str = eqx.field(static=True, default="gf")
+    mode: str = eqx.field(static=True, default="bare")
+
+    @property
+    def model(self) -> Any:
+        """The model with every trainable leaf stacked over the T saved times (leading axis);
+        ``None`` when a summary ``fn`` was saved instead."""
+        return None if self.ys is None else eqx.combine(self.ys, self.static)
+
+    @property
+    def status(self) -> Status:
+        """Readable status (for a single run; use ``statuses`` for a batch)."""
+        r = np.asarray(self.result)
+        if r.ndim:
+            raise ValueError("batched Trajectory: use .statuses for one status per run")
+        return Status(int(r))
+
+    @property
+    def statuses(self) -> list[Status]:
+        return [Status(int(r)) for r in np.asarray(self.result).ravel()]
+
+    @property
+    def saved(self) -> Array:
+        """Boolean mask of the real (filled) save slots."""
+        return jnp.isfinite(self.ts)
+
+    def at(self, i: int) -> Any:
+        """The model at saved index ``i`` (``ts[i]``)."""
+        if self.ys is None:
+            raise ValueError("this Trajectory saved summaries only (fn=...), not models")
+        return eqx.combine(jax.tree_util.tree_map(lambda a: a[i], self.ys), self.static)
+
+    def describe(self) -> str:
+        """One line: status, time reached, steps, gradient evaluations (counts for a batch)."""
+        if np.ndim(self.result):
+            counts: dict[str, int] = {}
+            for st in self.statuses:
+                counts[st.name.lower()] = counts.get(st.name.lower(), 0) + 1
+            evals = np.asarray(self.stats["grad_evals"])
+            return (
+                f"{len(self.statuses)} runs: "
+                + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+                + f"; grad evals median {np.median(evals):.0f}, max {np.max(evals)}"
+                + f" [{self.clock} clock, {self.mode}]"
+            )
+        s = {k: int(np.asarray(v)) for k, v in self.stats.items()}
+        return (
+            f"{self.status.name.lower()} ({self.status.message}); t_final={float(self.t_final):.4g}"
+            f" [{self.clock} clock, {self.mode}]; steps={s.get('num_steps')} "
+            f"(accepted {s.get('num_accepted')}, rejected {s.get('num_rejected')}), "
+            f"grad evals={s.get('grad_evals')}"
+        )
+
+    def __str__(self) -> str:
+        return f"Trajectory({self.describe()})"
+
+
+def build_trajectory(
+    *,
+    ts: Float[Array, " T"],
+    ys: Any,
+    static: Any,
+    fn: Any,
+    loss_of: Any,
+    final_ys: Any,
+    t_final: Array,
+    t_event: Array,
+    code: Array,
+    stats: dict[str, Array],
+    events: Any = None,
+    clock: str,
+    method: str,
+    mode: str,
+) -> Trajectory:
+    """The ONE Trajectory builder (bare solve, kink-aware solve and GD).
+
+    ``ys``: trainable leaves stacked over the save slots; a slot with a non-finite time is
+    unused. Computes the loss (``loss_of(params)``) and the summary ``fn(t, model)`` at
+    every slot, and the final model and status.
+    """
+    filled = jnp.isfinite(ts)
+
+    def view(t, p):
+        m = eqx.combine(p, static)
+        return (None if fn is None else fn(t, m)), loss_of(p)
+
+    summary, loss = jax.vmap(view)(ts, ys)
+    final_loss = loss_of(final_ys)
+    return Trajectory(
+        ts=ts,
+        ys=ys if fn is None else None,
+        summary=summary,
+        loss=jnp.where(filled, loss, jnp.inf),
+        final=eqx.combine(final_ys, static),
+        t_final=t_final,
+        t_event=t_event,
+        result=status_code(code, final_ys, final_loss),
+        stats=stats,
+        events=events,
+        static=static,
+        clock=clock,
+        method=method,
+        mode=mode,
+    )
