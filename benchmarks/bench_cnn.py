@@ -34,12 +34,11 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from _common import machine_info  # noqa: E402
 
-from gradflow.data.patterns import bump_data, pattern_data  # noqa: E402
-from gradflow.demos.zhou import digits_images  # noqa: E402
 from gradflow.flow import FlowConfig, gd, loss_below, solve_flow  # noqa: E402
 from gradflow.flow.gd import _run as gd_body  # noqa: E402
-from gradflow.metrics.filters import accuracy  # noqa: E402
-from gradflow.models.cnn import TwoLayerCNN  # noqa: E402
+from gradflow.models import TwoLayerCNN  # noqa: E402
+from gradflow.papers.yu import accuracy, pattern_data  # noqa: E402
+from gradflow.papers.zhou import bump_data, digits_images  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 ETAS = (0.1, 0.3, 1.0, 3.0, 10.0)

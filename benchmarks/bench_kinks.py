@@ -37,7 +37,7 @@ from _common import machine_info  # noqa: E402
 
 import gradflow as gf  # noqa: E402
 from gradflow.flow.solve import loss_fn  # noqa: E402
-from gradflow.models.two_layer import TwoLayerReLU  # noqa: E402
+from gradflow.models import TwoLayerReLU  # noqa: E402
 
 N, D, H, MU, EPS, T1 = 100, 50, 20, 0.7, 1e-4, 60.0
 TARGETS = (1e-4, 1e-6, 1e-8)
@@ -51,7 +51,7 @@ TS = jnp.array([0.0, T1])
 
 def make_data(key):
     try:
-        from gradflow.data import separated
+        from gradflow.papers.min_mallada_vidal import separated
 
         data, mu = separated(N, D, MU, key=key)
         return data, float(mu)

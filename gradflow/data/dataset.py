@@ -1,78 +1,9 @@
-"""The one container for training data: inputs ``x`` (n, ...) and targets ``y`` (n,)."""
+"""Compatibility path for ``gradflow.flow`` only (``from ..data.dataset import Dataset``).
 
-from __future__ import annotations
+Removed by the core engine change, which imports ``from ..data import Dataset``; everyone
+else imports ``gradflow.data.Dataset``.
+"""
 
-import equinox as eqx
-import jax
-import jax.numpy as jnp
-import numpy as np
-from jaxtyping import Array, Float
+from ._dataset import Dataset as Dataset
 
-from .._validate import finite_array
-
-
-def _is_concrete(a) -> bool:
-    return not isinstance(a, jax.core.Tracer)  # pyright: ignore[reportAttributeAccessIssue]
-
-
-class Dataset(eqx.Module):
-    """Training set: ``x`` of shape (n, ...) (one example per row), ``y`` of shape (n,).
-
-    Validation (when the arrays are concrete, i.e. outside jit/vmap): same n, n >= 1,
-    all entries finite. Binary labels are checked by :meth:`check_binary`, which the
-    classification losses and the alignment metrics call.
-
-    >>> data = Dataset(jnp.eye(2), jnp.array([1.0, -1.0]))
-    """
-
-    x: Float[Array, "n ..."]
-    y: Float[Array, " n"]
-
-    def __init__(self, x, y):
-        if _is_concrete(x) and _is_concrete(y):
-            xa = finite_array("x", x)
-            ya = finite_array("y", y, ndim=1)
-            if xa.ndim < 2:
-                raise ValueError(f"x must have shape (n, ...) with n examples, got {xa.shape}")
-            if xa.shape[0] != ya.shape[0]:
-                raise ValueError(
-                    f"x and y must have the same number of examples, got x {xa.shape} "
-                    f"and y {ya.shape}"
-                )
-            if xa.shape[0] == 0:
-                raise ValueError("the data set is empty (n = 0)")
-            dtype = jnp.result_type(float)
-            x = jnp.asarray(xa, dtype=dtype)
-            y = jnp.asarray(ya, dtype=dtype)
-        self.x = x
-        self.y = y
-
-    @property
-    def n(self) -> int:
-        return self.x.shape[0]
-
-    @property
-    def d(self) -> int:
-        return int(np.prod(self.x.shape[1:]))
-
-    def check_binary(self) -> Dataset:
-        """Raise ``ValueError`` unless every label is +1 or -1 (no-op under tracing)."""
-        if _is_concrete(self.y):
-            y = np.asarray(self.y)
-            bad = ~np.isin(y, (-1.0, 1.0))
-            if bad.any():
-                raise ValueError(
-                    f"y must hold labels in {{+1, -1}} for a classification loss; "
-                    f"found {sorted(set(np.unique(y[bad]).tolist()))[:5]}"
-                )
-        return self
-
-    def check_both_classes(self) -> Dataset:
-        """Raise ``ValueError`` if one class is empty (x_+ or x_- would be undefined)."""
-        self.check_binary()
-        if _is_concrete(self.y):
-            y = np.asarray(self.y)
-            for lab, name in ((1.0, "positive (+1)"), (-1.0, "negative (-1)")):
-                if not (y == lab).any():
-                    raise ValueError(f"y has an empty {name} class; both classes are needed")
-        return self
+__all__ = ["Dataset"]

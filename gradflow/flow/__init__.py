@@ -8,7 +8,7 @@ from .events import (
     aligned as aligned,
     loss_below as loss_below,
 )
-from .kinks import SwitchLog as SwitchLog, supports_kinks as supports_kinks
 from .gd import gd as gd
+from .kinks import SwitchLog as SwitchLog, supports_kinks as supports_kinks
 from .solve import log_times as log_times, solve_flow as solve_flow
 from .trajectory import Status as Status, Trajectory as Trajectory
