@@ -34,10 +34,9 @@ import numpy as np  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 
 from _common import machine_info  # noqa: E402
-from gradflow.flow.solve import loss_fn  # noqa: E402
 
 import gradflow as gf  # noqa: E402
-from gradflow.models.two_layer import TwoLayerReLU  # noqa: E402
+from gradflow.models import TwoLayerReLU  # noqa: E402
 
 N, D, H, MU, EPS, T1 = 100, 50, 20, 0.7, 1e-4, 60.0
 TARGETS = (1e-4, 1e-6, 1e-8)
@@ -51,7 +50,7 @@ TS = jnp.array([0.0, T1])
 
 def make_data(key):
     try:
-        from gradflow.data import separated
+        from gradflow.papers.min_mallada_vidal import separated
 
         data, mu = separated(N, D, MU, key=key)
         return data, float(mu)
@@ -87,10 +86,10 @@ def gd_runner(data, eta):
     def one(key):
         m = TwoLayerReLU.balanced(D, H, EPS, key=key)
         p, static = eqx.partition(m, eqx.is_inexact_array)
-        g = jax.grad(loss_fn)
+        g = jax.grad(lambda p: gf.empirical_loss(eqx.combine(p, static), data.x, data.y))
 
         def body(_, p):
-            grads = g(p, static, data, "exp", "mean")
+            grads = g(p)
             return jax.tree_util.tree_map(lambda a, b: a - eta * b, p, grads)
 
         p = jax.lax.fori_loop(0, steps, body, p)

@@ -25,10 +25,11 @@ import equinox as eqx  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from _common import machine_info  # noqa: E402
-from gradflow.flow.config import FlowConfig  # noqa: E402
 
 import gradflow as gf  # noqa: E402
+from gradflow import FlowConfig  # noqa: E402
 from gradflow.losses import empirical_loss  # noqa: E402
+from gradflow.papers.min_mallada_vidal import separated  # noqa: E402
 
 N, D, H, MU, EPS, TARGET = 100, 50, 20, 0.3, 1e-4, 1e-2
 OUT = Path(__file__).parent / "results"
@@ -36,7 +37,7 @@ OUT = Path(__file__).parent / "results"
 
 def setup(seed: int = 0):
     kd, km = jax.random.split(jax.random.key(seed))
-    data, mu = gf.data.separated(N, D, MU, key=kd)
+    data, mu = separated(N, D, MU, key=kd)
     model = gf.models.TwoLayerReLU.balanced(D, H, EPS, key=km)
     return model, data, float(mu)
 

@@ -45,10 +45,11 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_solve as bs  # noqa: E402
 from _common import machine_info  # noqa: E402
-from gradflow.flow.config import FlowConfig  # noqa: E402
 
 import gradflow as gf  # noqa: E402
 import gradflow.sweep as gs  # noqa: E402
+from gradflow import FlowConfig  # noqa: E402
+from gradflow.papers.min_mallada_vidal import separated  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 TIGHT = FlowConfig(rtol=1e-12)
@@ -69,7 +70,7 @@ class Problem:
 
     def __call__(self, params, key):
         kd, km = jax.random.split(key)
-        data, _ = gf.data.separated(self.n, bs.D, bs.MU, key=kd)
+        data, _ = separated(self.n, bs.D, bs.MU, key=kd)
         model = gf.models.TwoLayerReLU.balanced(bs.D, bs.H, bs.EPS, key=km)
         return model, data, dict(t1=self.T, saveat=2, config=self.cfg)
 

@@ -1,34 +1,70 @@
 """gradflow: exact gradient flow of neural networks from small initialisation.
 
-Public API (everything else is private):
+Public API (implementation files are private):
 
 >>> import gradflow as gf
 >>> model = gf.models.TwoLayerReLU.balanced(d=2, h=50, eps=1e-6, key=jax.random.key(0))
->>> traj = gf.solve_flow(model, gf.data.two_point(0.1), t1=42.0)
+>>> traj = gf.solve_flow(model, data, t1=42.0, stop=gf.aligned(1e-2))
+
+Subpackages: ``gradflow.models``, ``gradflow.data``, ``gradflow.metrics`` (imported here),
+``gradflow.sweep`` (imports pyarrow: ``import gradflow.sweep``), and the papers
+(``gradflow.papers.min_mallada_vidal``, ``.yu``, ``.zhou``, ``.du``, ``.nguyen_hein``).
 """
 
-from . import data as data, metrics as metrics, models as models, theory as theory
+import importlib
+import importlib.metadata as _metadata
+
+from . import data as data, losses as losses, metrics as metrics, models as models
 from .data import Dataset as Dataset
 from .flow import (
+    AbstractStop as AbstractStop,
     FlowConfig as FlowConfig,
+    LossBelow as LossBelow,
     Status as Status,
     Stop as Stop,
+    SwitchLog as SwitchLog,
     Trajectory as Trajectory,
-    aligned as aligned,
     gd as gd,
     log_times as log_times,
     loss_below as loss_below,
     solve_flow as solve_flow,
+    supports_kinks as supports_kinks,
 )
 from .losses import empirical_loss as empirical_loss
+from .metrics import Aligned as Aligned, aligned as aligned
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("gradflow")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "AbstractStop",
+    "Aligned",
+    "Dataset",
+    "FlowConfig",
+    "LossBelow",
+    "Status",
+    "Stop",
+    "SwitchLog",
+    "Trajectory",
+    "aligned",
+    "data",
+    "empirical_loss",
+    "losses",
+    "gd",
+    "log_times",
+    "loss_below",
+    "metrics",
+    "models",
+    "solve_flow",
+    "supports_kinks",
+]
 
 
 def __getattr__(name: str):
-    # gradflow.sweep imports pyarrow: load it on first use so `import gradflow` stays light.
+    # gradflow.sweep imports pyarrow: loaded on first use so `import gradflow` stays light.
     if name == "sweep":
-        import importlib
-
         return importlib.import_module(".sweep", __name__)
     raise AttributeError(f"module 'gradflow' has no attribute {name!r}")
+

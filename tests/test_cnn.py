@@ -7,18 +7,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gradflow.data.patterns import pattern_data
 from gradflow.flow import gd, solve_flow
-from gradflow.metrics.filters import (
+from gradflow.models import CNN_ACTIVATIONS as ACTIVATIONS, TwoLayerCNN, num_patches, patches
+from gradflow.papers.yu import (
     FilterSummary,
     accuracy,
     best_key_cos,
     key_background_ratio,
     pattern_cos,
+    pattern_data,
     ratio_from_summary,
 )
-from gradflow.models._patches import num_patches, patches
-from gradflow.models.cnn import ACTIVATIONS, TwoLayerCNN
 
 ACT = {
     "relu": lambda z: max(z, 0.0),

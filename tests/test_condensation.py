@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from gradflow.data import Dataset
-from gradflow.data.patterns import bump_data
 from gradflow.flow import solve_flow
-from gradflow.metrics.condensation import (
+from gradflow.models import TwoLayerCNN
+from gradflow.papers.zhou import (
     CondensationSummary,
+    bump_data,
     condensation_index,
     cos_to_direction,
     data_matrix,
@@ -21,7 +22,6 @@ from gradflow.metrics.condensation import (
     symmetrised,
     top_directions,
 )
-from gradflow.models.cnn import TwoLayerCNN
 
 
 def _orthonormal(rng, dim, k):

@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gradflow.data import Dataset, digits, mnist, read_idx, separated, two_point
+from gradflow.data import Dataset, digits, mnist, read_idx
 from gradflow.metrics import mu as mu_of
+from gradflow.papers.min_mallada_vidal import separated, two_point
 
 
 @pytest.mark.parametrize("theta", [0.1, 0.001, 0.0, 1.2])

@@ -4,10 +4,10 @@ import jax
 import numpy as np
 import pytest
 
-from gradflow.data.digits import digits
-from gradflow.flow import gd
-from gradflow.metrics.features import feature_matrix, feature_rank
-from gradflow.models.deep_cnn import DeepCNN
+from gradflow import gd
+from gradflow.data import digits
+from gradflow.models import DeepCNN
+from gradflow.papers.nguyen_hein import feature_matrix, feature_rank
 
 
 def test_conv_pool_matches_explicit_loop():

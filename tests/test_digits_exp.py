@@ -7,8 +7,8 @@ import struct
 import numpy as np
 import pytest
 
-from gradflow.data.digits import digits
-from gradflow.demos.digits import DELTA, digits_flow, run
+from gradflow.data import digits
+from gradflow.papers.min_mallada_vidal import DIGITS_DELTA as DELTA, digits_flow, run_digits as run
 
 
 @pytest.fixture(scope="module")

@@ -5,15 +5,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gradflow.data.teacher import sample_inputs, teacher_data
-from gradflow.flow import FlowConfig
+from gradflow import FlowConfig
 from gradflow.losses import empirical_loss
-from gradflow.models.conv_filter import ConvFilter, num_patches
-from gradflow.theory.du_closed_form import (
+from gradflow.models import ConvFilter, num_patches
+from gradflow.papers.du import (
     population_flow,
     population_loss,
     population_loss_nonoverlap,
     relu_kernel,
+    sample_inputs,
+    teacher_data,
 )
 
 

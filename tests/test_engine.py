@@ -14,6 +14,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import gradflow as gf
+from gradflow.papers.min_mallada_vidal import two_point
 
 
 def _mlp_data(n=12, d=3, seed=0):
@@ -204,7 +205,7 @@ TRACES: list[int] = []
 
 def test_equal_stops_configs_and_summaries_compile_once():
     model = gf.models.TwoLayerReLU.balanced(d=2, h=4, eps=1e-3, key=jax.random.key(0))
-    data = gf.data.two_point(0.1)
+    data = two_point(0.1)
     TRACES.clear()
     for _ in range(3):  # freshly built but equal arguments every time
         traj = gf.solve_flow(model, data, t1=20.0, saveat=8, fn=CountingSummary(1),
@@ -223,17 +224,17 @@ def test_equal_stops_configs_and_summaries_compile_once():
 def test_stop_and_loss_must_be_gradflow_objects():
     model = gf.models.TwoLayerReLU.balanced(d=2, h=4, eps=1e-3, key=jax.random.key(0))
     with pytest.raises(ValueError, match="stop must be"):
-        gf.solve_flow(model, gf.data.two_point(0.1), t1=1.0,
+        gf.solve_flow(model, two_point(0.1), t1=1.0,
                       stop=lambda m, d, loss: loss - 0.1)  # pyright: ignore[reportArgumentType]
     with pytest.raises(ValueError, match="scalar per example"):
-        gf.solve_flow(eqx.nn.MLP(2, 3, 4, 1, key=jax.random.key(0)), gf.data.two_point(0.1),
+        gf.solve_flow(eqx.nn.MLP(2, 3, 4, 1, key=jax.random.key(0)), two_point(0.1),
                       t1=1.0, loss="exp")
 
 
 def test_kink_mode_uses_the_shared_controller_for_every_solver():
     """The kink-aware mode's error exponent comes from the solver's order: with Bosh3
     (order 3) it reaches the same accuracy as the bare Dopri5 reference."""
-    data = gf.data.two_point(0.1)
+    data = two_point(0.1)
     model = gf.models.TwoLayerReLU.balanced(d=2, h=6, eps=1e-4, key=jax.random.key(3))
     ref = gf.solve_flow(model, data, t1=30.0, config=gf.FlowConfig(rtol=1e-11, kinks="track"))
     for solver in ("bosh3", "dopri5", "tsit5", "dopri8"):
@@ -246,7 +247,7 @@ def test_kink_mode_uses_the_shared_controller_for_every_solver():
 
 def test_optax_optimizer_factory_is_used():
     model = gf.models.TwoLayerReLU.balanced(d=2, h=4, eps=1e-3, key=jax.random.key(0))
-    data = gf.data.two_point(0.1)
+    data = two_point(0.1)
     out = gf.gd(model, data, eta=0.1, steps=5, saves=5, optimizer=optax.sgd)
     p = model
     for _ in range(5):

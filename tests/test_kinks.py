@@ -13,13 +13,8 @@ import pytest
 
 import gradflow as gf
 from gradflow.flow import AUTO_RTOL, SwitchLog, supports_kinks, wants_kinks
-from gradflow.metrics.switches import (
-    cone_entry_times,
-    pattern_at,
-    switch_counts,
-    zeno_violations,
-)
-from gradflow.models.two_layer import Linear, TwoLayerReLU
+from gradflow.metrics import cone_entry_times, pattern_at, switch_counts, zeno_violations
+from gradflow.models import Linear, TwoLayerReLU
 
 N, D, H, EPS, T1 = 12, 5, 6, 1e-3, 40.0
 TS = jnp.linspace(0.0, T1, 129)

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import gradflow as gf
-from gradflow.data.patterns import pattern_data
 from gradflow.flow import AUTO_RTOL, supports_kinks, wants_kinks
-from gradflow.models.cnn import TwoLayerCNN
+from gradflow.models import TwoLayerCNN
+from gradflow.papers.yu import pattern_data
 
 T1 = 30.0
 TS = jnp.linspace(0.0, T1, 17)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import gradflow as gf
-from gradflow.data import Dataset, separated
+from gradflow.data import Dataset
 from gradflow.metrics import (
     CONE_DEAD,
     CONE_MINUS,
@@ -15,7 +15,6 @@ from gradflow.metrics import (
     CONE_OTHER,
     CONE_PLUS,
     alignment_time,
-    alignment_time_core,
     balancedness,
     cone_gap,
     cones,
@@ -26,6 +25,7 @@ from gradflow.metrics import (
     stable_rank,
 )
 from gradflow.models import TwoLayerReLU
+from gradflow.papers.min_mallada_vidal import separated
 
 # positives (1, 0), (0.8, 0.6); negative (-0.6, -0.8): mu = 0.6
 HAND = Dataset(np.array([[1.0, 0.0], [0.8, 0.6], [-0.6, -0.8]]), np.array([1.0, 1.0, -1.0]))
@@ -130,10 +130,10 @@ def test_alignment_time_matches_event_time(runs):
 
 def test_alignment_time_core_jit_vmap(runs):
     data, _, full, _ = runs
-    core = jax.jit(alignment_time_core, static_argnames="criterion")
+    core = jax.jit(lambda dl: alignment_time(full, data, dl).time)
     deltas = jnp.array([1e-2, 1e-3])
-    batch = jax.vmap(lambda dl: core(full.ts, full.model.w, full.model.v, data, dl))(deltas)
-    loop = [float(core(full.ts, full.model.w, full.model.v, data, dl)) for dl in deltas]
+    batch = jax.vmap(core)(deltas)
+    loop = [float(core(dl)) for dl in deltas]
     np.testing.assert_allclose(batch, loop, rtol=1e-12)
     # the wrapper adds the final state (t1 here, already saved): same number
     assert float(batch[0]) == pytest.approx(alignment_time(full, data, 1e-2).time, rel=1e-12)

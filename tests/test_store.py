@@ -13,14 +13,14 @@ import pyarrow as pa
 import pytest
 
 import gradflow.sweep as gs
-from gradflow.sweep.store import SweepStore, chunk_name, make_manifest
+from gradflow.sweep import SweepStore, chunk_name, make_manifest
 
 PROBLEM_SRC = textwrap.dedent(
     """
     import time
     import jax, jax.numpy as jnp
     import gradflow as gf
-    from gradflow.flow import FlowConfig
+    from gradflow import FlowConfig
 
     STOP = gf.aligned(1e-2)
     CFG = FlowConfig(rtol=1e-6)

@@ -16,7 +16,7 @@ PROBLEM_SRC = textwrap.dedent(
     """
     import jax, jax.numpy as jnp
     import gradflow as gf
-    from gradflow.flow import FlowConfig
+    from gradflow import FlowConfig
 
     STOP = gf.aligned(1e-2)
     CFG = FlowConfig(rtol=1e-6)
@@ -127,7 +127,11 @@ def test_grid_and_seed_expansion_and_bad_input():
 
 # --------------------------------------------------------------------------- fits
 def test_fits_recover_known_constants():
-    from gradflow.sweep.fit import fit_constant, fit_power_law, fraction_under
+    from gradflow.papers.min_mallada_vidal import (
+        fit_bound_constant as fit_constant,
+        fraction_under,
+    )
+    from gradflow.sweep import fit_power_law
 
     rng = np.random.default_rng(0)
     n = np.repeat([10, 30, 100, 300], 60).astype(float)
@@ -150,7 +154,7 @@ def test_fits_recover_known_constants():
 # --------------------------------------------------------------------------- the experiment
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
-    from gradflow.sweep.experiment import AlignmentProblem
+    from gradflow.papers.min_mallada_vidal import AlignmentProblem
 
     out = tmp_path_factory.mktemp("exp") / "run"
     problem = AlignmentProblem(d=6, h=8, eps=1e-6, t_end=40.0, loss_times=(5.0, 40.0))
@@ -184,11 +188,10 @@ def test_plot_and_cli_plot(experiment, tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from typer import Typer
     from typer.testing import CliRunner
 
-    from gradflow.plotting.sweep import plot, summarize
-    from gradflow.sweep.cli import register
+    from gradflow.cli import app
+    from gradflow.papers.min_mallada_vidal import plot, summarize
 
     out, table = experiment
     s = summarize(out)
@@ -198,8 +201,6 @@ def test_plot_and_cli_plot(experiment, tmp_path):
     assert ax.get_xlabel() == "log n / sqrt(mu)"
     assert "sum-loss clock" in ax.get_ylabel() and "100.0% under" in ax.get_title()
     assert (tmp_path / "a.png").stat().st_size > 10_000
-    app = Typer()
-    register(app)
     res = CliRunner().invoke(app, ["plot", str(out), "--png", str(tmp_path / "b.png")])
     assert res.exit_code == 0, res.output
     assert "fraction under the bound 1.000" in res.output and (tmp_path / "b.png").exists()

@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gradflow.data import Dataset, two_point
+from gradflow.data import Dataset
 from gradflow.models import TwoLayerReLU
-from gradflow.theory import MinBounds, min_bounds
+from gradflow.papers.min_mallada_vidal import MinBounds, min_bounds, two_point
 
 # x1 = (2, 0) labelled +1, x2 = (-0.6, -0.8) labelled -1: z2 = y2 x2 = (0.6, 0.8), mu = 0.6,
 # X_min = 1, X_max = 2, n = 2. x_+ = (2, 0), x_- = (-0.6, -0.8):

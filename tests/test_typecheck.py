@@ -15,8 +15,9 @@ SCRIPT = textwrap.dedent(
     with install_import_hook("gradflow", "beartype.beartype"):
         import gradflow as gf
         from gradflow.models import TwoLayerReLU
+        import gradflow.papers.min_mallada_vidal as mmv
     import jax.numpy as jnp
-    sep = gf.data.separated(20, 5, 0.3, key=jax.random.key(0))
+    sep = mmv.separated(20, 5, 0.3, key=jax.random.key(0))
     model = TwoLayerReLU.balanced(5, 6, 1e-4, key=jax.random.key(1))
     traj = gf.solve_flow(model, sep.data, t1=30.0, saveat=8)
     assert traj.status == gf.Status.SUCCESS, traj.describe()
@@ -24,9 +25,9 @@ SCRIPT = textwrap.dedent(
     at = gf.metrics.alignment_time(traj, sep.data, 0.1)
     rank = gf.metrics.stable_rank(traj.final.w)
     mu = gf.metrics.mu(sep.data)
-    bound = gf.theory.min_bounds(sep.data, 6, 1e-4, model=model)
+    bound = mmv.min_bounds(sep.data, 6, 1e-4, model=model)
     toy = gf.solve_flow(model.__class__.gaussian(2, 4, 1e-3, key=jax.random.key(2)),
-                        gf.data.two_point(0.1), t1=5.0, stop=gf.loss_below(0.5))
+                        mmv.two_point(0.1), t1=5.0, stop=gf.loss_below(0.5))
     print("OK", float(rank), float(mu), float(bound.t1_mean), float(run.loss[-1]))
     """
 )

@@ -19,7 +19,6 @@ from ._stops import (
     AbstractStop as AbstractStop,
     LossBelow as LossBelow,
     Stop as Stop,
-    aligned as aligned,
     loss_below as loss_below,
 )
 from ._trajectory import Status as Status, Trajectory as Trajectory
@@ -33,7 +32,6 @@ __all__ = [
     "Stop",
     "SwitchLog",
     "Trajectory",
-    "aligned",
     "gd",
     "log_times",
     "loss_below",

@@ -72,21 +72,3 @@ class LossBelow(AbstractStop):
 def loss_below(target: float) -> LossBelow:
     """Stop when the loss reaches ``target`` (> 0): ``LossBelow(target)``."""
     return LossBelow(positive("target", target))
-
-
-def aligned(delta: float):
-    """Stop when every neuron is aligned (cos(w_j, x_sign(v_j)) >= 1 - delta) or dead.
-
-    Deprecated location: the stop lives in :mod:`gradflow.metrics` as ``Aligned``.
-    """
-    return _Aligned(positive("delta", delta))
-
-
-class _Aligned(AbstractStop):
-    delta: float = eqx.field(static=True)
-    name: ClassVar[str] = "aligned"
-
-    def __call__(self, model, data, loss) -> Array:
-        from ..metrics.alignment import alignment_gap
-
-        return alignment_gap(model, data, self.delta)

@@ -1,6 +1,6 @@
-"""Metrics read off a model or a Trajectory."""
+"""Generic metrics read off a model or a Trajectory: alignment and cones, ranks, switch logs."""
 
-from .alignment import (
+from ._alignment import (
     CONE_DEAD as CONE_DEAD,
     CONE_MINUS as CONE_MINUS,
     CONE_NAMES as CONE_NAMES,
@@ -9,7 +9,6 @@ from .alignment import (
     AlignmentTime as AlignmentTime,
     alignment_gap as alignment_gap,
     alignment_time as alignment_time,
-    alignment_time_core as alignment_time_core,
     balancedness as balancedness,
     cone_gap as cone_gap,
     cones as cones,
@@ -18,44 +17,54 @@ from .alignment import (
     first_crossing as first_crossing,
     mu as mu,
     target_cos as target_cos,
+    unit as unit,
     x_minus as x_minus,
     x_plus as x_plus,
 )
-from .condensation import (
-    CondensationSummary as CondensationSummary,
-    condensation_index as condensation_index,
-    cos_to_direction as cos_to_direction,
-    data_matrix as data_matrix,
-    early_time as early_time,
-    kernel_cosines as kernel_cosines,
-    order_by_projection as order_by_projection,
-    ordered_cosines as ordered_cosines,
-    predicted_direction as predicted_direction,
-    symmetrised as symmetrised,
-    top_directions as top_directions,
-)
-from .features import feature_matrix as feature_matrix, feature_rank as feature_rank
-from .filters import (
-    FilterSummary as FilterSummary,
-    accuracy as accuracy,
-    assignment as assignment,
-    best_key_cos as best_key_cos,
-    filter_norms as filter_norms,
-    is_key_filter as is_key_filter,
-    key_background_ratio as key_background_ratio,
-    margins as margins,
-    pattern_cos as pattern_cos,
-    ratio_from_summary as ratio_from_summary,
-)
-from .rank import (
+from ._rank import (
     numerical_rank as numerical_rank,
+    rank_rtol as rank_rtol,
     sigma_min as sigma_min,
     singular_values as singular_values,
     stable_rank as stable_rank,
 )
-from .switches import (
+from ._stops import Aligned as Aligned, aligned as aligned
+from ._switches import (
     cone_entry_times as cone_entry_times,
     pattern_at as pattern_at,
     switch_counts as switch_counts,
     zeno_violations as zeno_violations,
 )
+
+__all__ = [
+    "CONE_DEAD",
+    "CONE_MINUS",
+    "CONE_NAMES",
+    "CONE_OTHER",
+    "CONE_PLUS",
+    "Aligned",
+    "AlignmentTime",
+    "aligned",
+    "alignment_gap",
+    "alignment_time",
+    "balancedness",
+    "cone_entry_times",
+    "cone_gap",
+    "cones",
+    "cos_to_class",
+    "dead_margin",
+    "first_crossing",
+    "mu",
+    "numerical_rank",
+    "pattern_at",
+    "rank_rtol",
+    "sigma_min",
+    "singular_values",
+    "stable_rank",
+    "switch_counts",
+    "target_cos",
+    "unit",
+    "x_minus",
+    "x_plus",
+    "zeno_violations",
+]

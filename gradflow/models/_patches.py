@@ -39,16 +39,17 @@ def _as_tuple(name: str, value: Any, ndim: int) -> tuple[int, ...]:
 
 
 def patch_grid(
-    shape: tuple[int, ...], size: Size, stride: Size | None = None
+    shape: int | tuple[int, ...], size: Size, stride: Size | None = None
 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """Validate a (signal shape, patch size, stride) triple; return (size, stride, grid).
 
     ``grid`` is the number of patch positions per dimension, (P,) in 1-D or (P_h, P_w) in
-    2-D; ``stride=None`` means non-overlapping patches (stride = size).
+    2-D; ``stride=None`` means non-overlapping patches (stride = size). An int ``shape`` is
+    the length of a 1-D signal.
 
     >>> patch_grid((12,), 3)        # ((3,), (3,), (4,))
     """
-    shape = tuple(int(s) for s in shape)
+    shape = (int(shape),) if isinstance(shape, int | np.integer) else tuple(int(s) for s in shape)
     ndim = len(shape)
     if ndim not in (1, 2):
         raise ValueError(f"patches need a 1-D signal (L,) or a 2-D image (H, W), got shape {shape}")
@@ -64,19 +65,23 @@ def patch_grid(
     return size_t, stride_t, grid
 
 
-def num_patches(shape: tuple[int, ...], size: Size, stride: Size | None = None) -> int:
-    """Number of patches P of a signal of ``shape`` (product of the grid)."""
+def num_patches(shape: int | tuple[int, ...], size: Size, stride: Size | None = None) -> int:
+    """Number of patches P of a signal of ``shape`` (product of the grid); an int ``shape`` d
+    is a 1-D signal: P = (d - size) // stride + 1.
+
+    >>> num_patches(16, 4, 2)       # 7
+    """
     return int(np.prod(patch_grid(shape, size, stride)[2]))
 
 
-def patch_index(shape: tuple[int, ...], size: Size, stride: Size | None = None) -> np.ndarray:
+def patch_index(shape: int | tuple[int, ...], size: Size, stride: Size | None = None) -> np.ndarray:
     """Integer array (P, p) of flat positions in ``x.ravel()`` read by each patch."""
     size_t, stride_t, grid = patch_grid(shape, size, stride)
-    if len(shape) == 1:
+    if len(grid) == 1:
         starts = stride_t[0] * np.arange(grid[0])
         return starts[:, None] + np.arange(size_t[0])[None, :]
     (ph, pw), (sh, sw), (gh, gw) = size_t, stride_t, grid
-    width = int(shape[1])
+    width = int(shape[1])  # pyright: ignore[reportIndexIssue]
     rows = (sh * np.arange(gh))[:, None, None, None] + np.arange(ph)[None, None, :, None]
     cols = (sw * np.arange(gw))[None, :, None, None] + np.arange(pw)[None, None, None, :]
     return (rows * width + cols).reshape(gh * gw, ph * pw)

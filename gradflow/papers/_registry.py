@@ -1,0 +1,72 @@
+"""The demo registry: ONE table of short runnable versions of each paper's experiment.
+
+``gradflow demo --paper NAME`` and its help text read :data:`DEMOS`. Each demo module
+exposes ``run(out: pathlib.Path, **kw) -> DemoResult``; it must finish in well under a minute
+on 2 CPU cores, print nothing itself, and write its figures under ``out``. Modules are named
+by their import path and imported only when the demo runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoSpec:
+    """One row of the registry: the module holding ``run``, a one-line description, and a
+    rough runtime on 2 CPU cores (float64)."""
+
+    module: str
+    description: str
+    runtime: str
+
+
+@dataclasses.dataclass
+class DemoResult:
+    """What a demo reports: a printable table/summary, the figures written, and whether
+    every solve reached its end time (``ok``)."""
+
+    text: str
+    figures: list[Path]
+    ok: bool = True
+
+
+DEMOS: dict[str, DemoSpec] = {
+    "min": DemoSpec(
+        "gradflow.papers.min_mallada_vidal._demo",
+        "Min et al.: two-point toy + mu-separated set (the default)",
+        "~20 s",
+    ),
+    "digits": DemoSpec(
+        "gradflow.papers.min_mallada_vidal._digits_demo",
+        "Min et al. on real digits (sec. 1b): early alignment, then low rank",
+        "~30 s",
+    ),
+    "yu": DemoSpec("gradflow.papers.yu._demo", "Yu et al.: key-pattern CNN", "~20 s"),
+    "zhou": DemoSpec("gradflow.papers.zhou._demo", "Zhou et al.: kernel condensation", "~30 s"),
+    "du": DemoSpec(
+        "gradflow.papers.du._demo", "Du et al.: conv filter teacher-student", "~40 s"
+    ),
+    "nguyen-hein": DemoSpec(
+        "gradflow.papers.nguyen_hein._demo", "Nguyen & Hein: wide CNN feature rank", "~30 s"
+    ),
+}
+
+
+def demo_help() -> str:
+    """One line per demo (name, description, rough runtime), for the CLI's help text."""
+    return "; ".join(f"{name}: {s.description} ({s.runtime})" for name, s in DEMOS.items())
+
+
+def run_demo(name: str, out: Path, **kwargs) -> DemoResult:
+    """Import and run one demo by name (raises ValueError for an unknown or missing one)."""
+    if name not in DEMOS:
+        raise ValueError(f"unknown demo {name!r}; choose one of {sorted(DEMOS)}")
+    try:
+        module = importlib.import_module(DEMOS[name].module)
+    except ModuleNotFoundError as e:
+        raise ValueError(f"demo {name!r} is not available in this version ({e})") from None
+    out.mkdir(parents=True, exist_ok=True)
+    return module.run(out, **kwargs)

@@ -1,0 +1,46 @@
+"""Min, Mallada & Vidal: early alignment of two-layer ReLU nets, Theorem 1's bound."""
+
+from ._bounds import MinBounds as MinBounds, min_bounds as min_bounds
+from ._data import (
+    FAMILIES as FAMILIES,
+    SeparatedData as SeparatedData,
+    separated as separated,
+    two_point as two_point,
+)
+from ._demo import run as run
+from ._digits_demo import DELTA as DIGITS_DELTA, digits_flow as digits_flow, run as run_digits
+from ._figures import (
+    alignment_figure as alignment_figure,
+    loss_and_directions as loss_and_directions,
+    neuron_images as neuron_images,
+    plot as plot,
+    summarize as summarize,
+)
+from ._fit import (
+    bound_variable as bound_variable,
+    fit_bound_constant as fit_bound_constant,
+    fraction_under as fraction_under,
+)
+from ._problem import AlignmentProblem as AlignmentProblem
+
+__all__ = [
+    "DIGITS_DELTA",
+    "FAMILIES",
+    "AlignmentProblem",
+    "MinBounds",
+    "SeparatedData",
+    "alignment_figure",
+    "bound_variable",
+    "digits_flow",
+    "fit_bound_constant",
+    "fraction_under",
+    "loss_and_directions",
+    "min_bounds",
+    "neuron_images",
+    "plot",
+    "run",
+    "run_digits",
+    "separated",
+    "summarize",
+    "two_point",
+]

@@ -1,0 +1,249 @@
+"""Figures of Min, Mallada & Vidal: toy loss curves and neuron directions, the digits run
+(alignment, loss, stable rank, neuron images) and an alignment sweep (time vs log n/sqrt(mu)).
+
+matplotlib is imported inside the functions only (``import gradflow`` never imports it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..._plotting import plottable, pyplot, save
+from ...sweep import columns, fit_power_law, load_results
+from ._fit import bound_variable, fit_bound_constant, fraction_under
+
+
+def loss_and_directions(curves, toy_model, toy_x, path: Path, *, title: str = "") -> Path:
+    """Left: loss vs flow time (log axis) for each named curve. Right: neuron directions.
+
+    Args:
+        curves: list of (label, ts, loss) with ts on the mean-loss clock.
+        toy_model: a 2-D TwoLayerReLU (w: (h, 2), v: (h,)) at the final time.
+        toy_x: (n, 2) inputs drawn as reference directions.
+    """
+    plt = pyplot()
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for label, ts, loss in curves:
+        ts, loss = plottable(ts, loss)
+        ax1.plot(ts, loss, label=label)
+    ax1.set_xscale("log")
+    ax1.set_yscale("log")
+    ax1.set_xlabel("flow time t (mean-loss clock)")
+    ax1.set_ylabel("training loss")
+    ax1.set_title("loss under exact gradient flow")
+    ax1.legend(fontsize=8)
+
+    w = np.asarray(toy_model.w)
+    v = np.asarray(toy_model.v)
+    norms = np.linalg.norm(w, axis=1)
+    # unit directions; line width grows with log |w_j| relative to the largest neuron
+    rel = np.log10(np.maximum(norms, 1e-300) / max(norms.max(), 1e-300))
+    widths = 0.4 + 2.0 * np.clip(1 + rel / 6, 0, 1)
+    for j in range(w.shape[0]):
+        u = w[j] / max(norms[j], 1e-300)
+        ax2.plot([0, u[0]], [0, u[1]], color="tab:blue" if v[j] > 0 else "tab:red",
+                 lw=widths[j], alpha=0.7)
+    for i, x in enumerate(np.asarray(toy_x)):
+        u = x / np.linalg.norm(x)
+        ax2.annotate("", xy=u * 1.1, xytext=(0, 0),
+                     arrowprops={"arrowstyle": "->", "color": "k", "lw": 2})
+        ax2.text(*(u * 1.18), f"x{i + 1}")
+    ax2.set_aspect("equal")
+    ax2.set_xlim(-1.3, 1.3)
+    ax2.set_ylim(-1.3, 1.3)
+    ax2.set_title("directions of w_j at t1 (width ~ log|w_j|; blue v>0, red v<0)", fontsize=9)
+    return save(fig, path, title=title)
+
+
+def alignment_figure(ts, cos, loss, srank, path: Path, *, delta: float, title: str = "") -> Path:
+    """Three panels against flow time (log axis): cos(w_j, x_sign(v_j)) of every neuron, the
+    loss, and the stable rank |W|_F^2 / |W|_2^2.
+
+    Args:
+        ts: (T,) save times (mean-loss clock). cos: (T, h). loss, srank: (T,).
+        delta: the alignment tolerance, drawn at 1 - delta.
+    """
+    plt = pyplot()
+    t, c, lo, sr = plottable(ts, cos, loss, srank)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    axes[0].plot(t, c, lw=0.6, alpha=0.6)
+    axes[0].axhline(1 - delta, ls="--", color="k", lw=0.8)
+    axes[0].set_ylabel("cos(w_j, x_sign(v_j))")
+    axes[0].set_title("alignment of each neuron")
+    axes[1].plot(t, lo)
+    axes[1].set_ylabel("mean exp loss")
+    axes[1].set_title("training loss")
+    axes[2].plot(t, sr)
+    axes[2].set_ylabel("stable rank of W")
+    axes[2].set_yscale("log")
+    axes[2].set_title("stable rank |W|_F^2 / |W|_2^2")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("flow time t (mean-loss clock)")
+    return save(fig, path, title=title)
+
+
+def neuron_images(w, v, path: Path, *, side: int | None = None, title: str = "") -> Path:
+    """First-layer neurons w_j as side x side images (blue frame v_j > 0, red v_j < 0), with
+    the largest ones first (|w_j| shown above each)."""
+    plt = pyplot()
+    w, v = np.asarray(w), np.asarray(v)
+    side = int(round(np.sqrt(w.shape[1]))) if side is None else side
+    order = np.argsort(-np.linalg.norm(w, axis=1))
+    cols = 10
+    rows = -(-len(order) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.25))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, j in zip(np.ravel(axes), order, strict=False):
+        img = w[j].reshape(side, side)
+        m = max(np.abs(img).max(), 1e-300)
+        ax.imshow(img, cmap="RdBu_r", vmin=-m, vmax=m)
+        ax.set_title(f"{np.linalg.norm(w[j]):.1e}", fontsize=6,
+                     color="tab:blue" if v[j] > 0 else "tab:red")
+    return save(fig, path, title=title, title_size=9)
+
+
+def _cols(source) -> dict[str, np.ndarray]:
+    if isinstance(source, str | os.PathLike):
+        source = load_results(source)
+    if isinstance(source, dict):
+        return {k: np.asarray(v) for k, v in source.items()}
+    return columns(source)
+
+
+def summarize(source, clock: str = "mean") -> dict[str, Any]:
+    """The numbers the figure shows: fits, fraction under the bound, per-point quantiles.
+
+    ``source``: a sweep directory, a ``pyarrow.Table`` or a dict of columns with n, mu,
+    t_align_<clock>, bound_t1_<clock> (and optionally family).
+    """
+    if clock not in ("mean", "sum"):
+        raise ValueError(f"clock must be 'mean' or 'sum', got {clock!r}")
+    c = _cols(source)
+    t = c[f"t_align_{clock}"].astype(float)
+    bound = c[f"bound_t1_{clock}"].astype(float)
+    n, mu = c["n"].astype(float), c["mu"].astype(float)
+    fam = c["family"].astype(str) if "family" in c else np.full(t.size, "-")
+    points = []
+    for key in sorted(set(zip(fam, n, mu, strict=True))):
+        sel = (fam == key[0]) & (n == key[1]) & (mu == key[2])
+        ts = t[sel][np.isfinite(t[sel])]
+        q = np.quantile(ts, [0.1, 0.5, 0.9]) if ts.size else np.full(3, np.nan)
+        points.append(
+            {
+                "family": key[0],
+                "n": int(key[1]),
+                "mu": float(key[2]),
+                "x": float(bound_variable(key[1], key[2])),
+                "q10": float(q[0]),
+                "median": float(q[1]),
+                "q90": float(q[2]),
+                "bound_median": float(np.median(bound[sel])),
+                "runs": int(sel.sum()),
+                "finite": int(ts.size),
+            }
+        )
+    out: dict[str, Any] = {
+        "clock": clock,
+        "runs": int(t.size),
+        "finite": int(np.isfinite(t).sum()),
+        "fraction_under_bound": fraction_under(t, bound),
+        "ratio_median": float(np.nanmedian(t / bound)),
+        "ratio_max": float(np.nanmax(t / bound)) if np.isfinite(t).any() else float("nan"),
+        "const": fit_bound_constant(t, n, mu),
+        "bound_const": fit_bound_constant(bound, n, mu),
+        "points": points,
+    }
+    try:
+        out["power"] = fit_power_law(t, n, mu)
+    except ValueError:
+        out["power"] = None
+    return out
+
+
+def plot(source, *, clock: str = "mean", path: str | os.PathLike | None = None):
+    """Alignment time vs log n / sqrt(mu): per-seed points, median and 10-90% quantiles per
+    grid point, the bound t1, the fitted c log n / sqrt(mu), the power law, and the fraction
+    of runs under the bound (in the title). Returns the matplotlib Figure (saved if ``path``).
+
+    >>> fig = plot("runs/a"); fig.savefig("a.png")
+    """
+    import matplotlib  # noqa: PLC0415
+
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    c = _cols(source)
+    s = summarize(c, clock)
+    t = c[f"t_align_{clock}"].astype(float)
+    n, mu = c["n"].astype(float), c["mu"].astype(float)
+    fam = c["family"].astype(str) if "family" in c else np.full(t.size, "-")
+    x = bound_variable(n, mu)
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    rng = np.random.default_rng(0)
+    markers = {f: m for f, m in zip(sorted(set(fam)), "os^Dv", strict=False)}
+    for f in sorted(set(fam)):
+        sel = fam == f
+        jitter = 1.0 + 0.02 * rng.standard_normal(sel.sum())
+        ax.scatter(
+            x[sel] * jitter,
+            t[sel],
+            s=6,
+            alpha=0.3,
+            marker=markers[f],
+            label=f"runs ({f})" if f != "-" else "runs",
+        )
+    pts = s["points"]
+    px = np.array([p["x"] for p in pts])
+    med = np.array([p["median"] for p in pts])
+    lo, hi = np.array([p["q10"] for p in pts]), np.array([p["q90"] for p in pts])
+    ax.errorbar(
+        px,
+        med,
+        yerr=[med - lo, hi - med],
+        fmt="k_",
+        ms=12,
+        capsize=3,
+        lw=1,
+        label="median, 10-90% quantiles",
+    )
+    bx = np.array([p["bound_median"] for p in pts])
+    ax.scatter(px, bx, marker="x", color="C3", label="bound t1 (Theorem 1), median")
+    xs = np.linspace(px.min() * 0.8, px.max() * 1.05, 100)
+    ax.plot(
+        xs,
+        s["const"].c * xs,
+        "C2--",
+        label=f"fit t = {s['const'].c:.3g} log n/sqrt(mu)  (R2 {s['const'].r2:.2f})",
+    )
+    if s["power"] is not None:
+        pw = s["power"]
+        order = np.argsort(px)
+        pn = np.array([p["n"] for p in pts])[order]
+        pm = np.array([p["mu"] for p in pts])[order]
+        ax.plot(
+            px[order],
+            pw.predict(pn, pm),
+            "C4:",
+            marker=".",
+            label=f"power law {pw.A:.3g} n^{pw.a:.3f} mu^{pw.b:.3f}",
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("log n / sqrt(mu)")
+    ax.set_ylabel(f"alignment time t_align ({clock}-loss clock)")
+    ax.set_title(
+        f"{s['finite']}/{s['runs']} runs aligned; {100 * s['fraction_under_bound']:.1f}% under "
+        f"the bound; median t/t1 = {s['ratio_median']:.2g}"
+    )
+    ax.legend(fontsize=7, loc="center right")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
