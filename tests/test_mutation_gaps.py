@@ -42,7 +42,7 @@ from gradflow.metrics import (
     x_minus,
     x_plus,
 )
-from gradflow.models import ConvFilter, Linear, TwoLayerReLU
+from gradflow.models import Linear, TwoLayerReLU
 from gradflow.papers.du import (
     DuPopulation,
     population_data,
@@ -233,9 +233,9 @@ def test_relu_kernel_gradient_fd():
         w, v = rng.normal(size=5), rng.normal(size=5)
         gw = np.asarray(jax.grad(relu_kernel, argnums=0)(jnp.asarray(w), jnp.asarray(v)))
         gv = np.asarray(jax.grad(relu_kernel, argnums=1)(jnp.asarray(w), jnp.asarray(v)))
-        np.testing.assert_allclose(gw, _fd_grad(lambda a: relu_kernel(a, jnp.asarray(v)), w),
+        np.testing.assert_allclose(gw, _fd_grad(lambda a, v=v: relu_kernel(a, jnp.asarray(v)), w),
                                    rtol=1e-7, atol=1e-10)
-        np.testing.assert_allclose(gv, _fd_grad(lambda b: relu_kernel(jnp.asarray(w), b), v),
+        np.testing.assert_allclose(gv, _fd_grad(lambda b, w=w: relu_kernel(jnp.asarray(w), b), v),
                                    rtol=1e-7, atol=1e-10)
 
 
