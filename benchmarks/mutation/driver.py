@@ -209,14 +209,17 @@ def mutants(src: str, names: list[str]) -> list[Mutant]:
                     continue
                 if k >= 0:
                     add(node, a + k, a + k + len(old), new, f"{old} -> {new}")
-            elif isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in CMPOPS:
+            elif (isinstance(node, ast.Compare) and len(node.ops) == 1
+                  and type(node.ops[0]) in CMPOPS):
                 old, new = CMPOPS[type(node.ops[0])]
                 a = pos(node.left.end_lineno, node.left.end_col_offset)
                 b = pos(node.comparators[0].lineno, node.comparators[0].col_offset)
                 k = src[a:b].find(old)
                 if k >= 0:
                     add(node, a + k, a + k + len(old), new, f"{old} -> {new}")
-            elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.Invert | ast.Not):
+            elif isinstance(node, ast.UnaryOp) and isinstance(
+                node.op, ast.USub | ast.Invert | ast.Not
+            ):
                 a = pos(node.lineno, node.col_offset)
                 b = pos(node.operand.lineno, node.operand.col_offset)
                 add(node, a, b, "", f"drop unary {src[a:b].strip()}")
@@ -239,7 +242,8 @@ def mutants(src: str, names: list[str]) -> list[Mutant]:
                 add(node, b - len("negative"), b, "positive", "negative -> positive")
             elif isinstance(node, ast.Call):
                 f = node.func
-                name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+                name = (f.attr if isinstance(f, ast.Attribute)
+                        else f.id if isinstance(f, ast.Name) else None)
                 if name in SWAPS:
                     b = pos(f.end_lineno, f.end_col_offset)
                     add(node, b - len(name), b, SWAPS[name], f"{name} -> {SWAPS[name]}")
@@ -253,14 +257,16 @@ def _pytest(workdir: Path, tests: list[str], timeout: float) -> tuple[str, float
            "-m", "not slow", *tests]
     t0 = time.perf_counter()
     try:
-        rc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, timeout=timeout).returncode
+        proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, timeout=timeout)
+        rc = proc.returncode
     except subprocess.TimeoutExpired:
         return "timeout", time.perf_counter() - t0
     dt = time.perf_counter() - t0
     return ("passed" if rc == 0 else "failed" if rc == 1 else f"error{rc}"), dt
 
 
-def run_module(name: str, limit: int | None, budget: float) -> dict:
+def selected(name: str, limit: int | None) -> tuple[str, list[Mutant]]:
+    """The module's source and its mutants: line filter, then a seeded random sample."""
     spec = TARGETS[name]
     src = (ROOT / spec["file"]).read_text()
     muts = mutants(src, spec["funcs"])
@@ -269,6 +275,143 @@ def run_module(name: str, limit: int | None, budget: float) -> dict:
     if limit is not None and len(muts) > limit:  # a seeded random sample, in line order
         keep = sorted(random.Random(0).sample(range(len(muts)), limit))
         muts = [muts[k] for k in keep]
+    return src, muts
+
+
+# ------------------------------------------------------------------------------------------
+# in-process runner: ONE Python process imports jax, gradflow and the tests once; each mutant
+# re-executes the module's source in its own namespace, rebinds every reference to the old
+# objects (re-exports, importers, test modules), clears JAX's compilation caches, and runs
+# pytest.main in-process. A watchdog ends a hanging mutant (the parent restarts the worker).
+# ------------------------------------------------------------------------------------------
+
+
+def _swap(modname: str, text: str, path: str) -> None:
+    import types  # noqa: PLC0415
+
+    import jax  # noqa: PLC0415
+
+    mod = sys.modules[modname]
+    before = dict(mod.__dict__)
+    exec(compile(text, path, "exec"), mod.__dict__)  # noqa: S102
+    changed = {
+        id(v): (v, mod.__dict__[k])
+        for k, v in before.items()
+        if k in mod.__dict__ and mod.__dict__[k] is not v and not isinstance(v, types.ModuleType)
+        and not k.startswith("__")
+    }
+    for other in list(sys.modules.values()):
+        d = getattr(other, "__dict__", None)
+        if other is mod or not isinstance(d, dict):
+            continue
+        for k, v in list(d.items()):
+            hit = changed.get(id(v))
+            if hit is not None and hit[0] is v:
+                d[k] = hit[1]
+    jax.clear_caches()
+
+
+def _worker(name: str, limit: int | None, start: int, out: str, timeout: float) -> None:
+    import threading  # noqa: PLC0415
+
+    import pytest  # noqa: PLC0415
+
+    spec = TARGETS[name]
+    src, muts = selected(name, limit)
+    modname = spec["file"][: -len(".py")].replace("/", ".")
+    path = str(ROOT / spec["file"])
+    args = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", "--no-header"]
+    os.chdir(ROOT)
+    devnull = open(os.devnull, "w")  # noqa: SIM115
+
+    def run(tests) -> str:
+        real = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = devnull
+        try:
+            rc = int(pytest.main([*args, *tests]))
+        finally:
+            sys.stdout, sys.stderr = real
+        return "passed" if rc == 0 else "failed" if rc == 1 else f"error{rc}"
+
+    if start == 0:  # baseline: the unmutated module passes both selections
+        t0 = time.perf_counter()
+        base = (run(spec["old"]), run(spec["new"]))
+        with open(out, "a") as f:
+            f.write(json.dumps({"baseline": base, "seconds": time.perf_counter() - t0}) + "\n")
+        if base != ("passed", "passed"):
+            return
+    else:
+        importlib_warm = run(spec["old"])  # import the tests before the first mutant
+        del importlib_warm
+    for idx in range(start, len(muts)):
+        m = muts[idx]
+        with open(out, "a") as f:
+            f.write(json.dumps({"start": idx}) + "\n")
+        timer = threading.Timer(timeout, lambda: os._exit(3))
+        timer.start()
+        t0 = time.perf_counter()
+        _swap(modname, m.apply(src), path)
+        try:
+            old = run(spec["old"])
+            new = run(spec["new"]) if old == "passed" else "-"
+        finally:
+            _swap(modname, src, path)
+        timer.cancel()
+        with open(out, "a") as f:
+            f.write(json.dumps({"idx": idx, "old": old, "new": new,
+                                "seconds": round(time.perf_counter() - t0, 1)}) + "\n")
+
+
+def run_module_inproc(name: str, limit: int | None, budget: float, timeout: float) -> dict:
+    spec = TARGETS[name]
+    src, muts = selected(name, limit)
+    out = Path(tempfile.mkstemp(prefix=f"mut_{name}_", suffix=".jsonl")[1])
+    t_start = time.perf_counter()
+    done: dict[int, dict] = {}
+    start = 0
+    while start < len(muts):
+        left = budget - (time.perf_counter() - t_start)
+        if left <= 0:
+            break
+        cmd = ["nice", "-n", "10", sys.executable, __file__, "--worker", name, "--start",
+               str(start), "--out", str(out), "--timeout", str(timeout)]
+        if limit is not None:
+            cmd += ["--limit", str(limit)]
+        env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
+        try:
+            subprocess.run(cmd, env=env, timeout=left + timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        recs = [json.loads(x) for x in out.read_text().splitlines() if x.strip()]
+        base = [r for r in recs if "baseline" in r]
+        if base and tuple(base[0]["baseline"]) != ("passed", "passed"):
+            raise SystemExit(f"baseline tests do not pass for {name}: {base[0]}")
+        for r in recs:
+            if "idx" in r:
+                done[r["idx"]] = r
+        started = [r["start"] for r in recs if "start" in r]
+        last = max(started) if started else -1
+        if last >= 0 and last not in done:  # the worker died on this mutant: a hang/crash
+            done[last] = {"idx": last, "old": "timeout", "new": "-", "seconds": timeout}
+        start = max(done) + 1 if done else len(muts)
+        print(f"[{name}] {len(done)}/{len(muts)} mutants done", flush=True)
+    results = []
+    for k, m in enumerate(muts):
+        line = src.splitlines()[m.line - 1].strip()
+        r = done.get(k, {"old": "skipped", "new": "skipped", "seconds": 0.0})
+        results.append(dict(line=m.line, desc=m.desc, code=line, old=r["old"], new=r["new"],
+                            seconds=r["seconds"]))
+    base = [json.loads(x) for x in out.read_text().splitlines() if "baseline" in x]
+    out.unlink()
+    return dict(file=spec["file"], funcs=spec["funcs"], old_tests=spec["old"],
+                new_tests=spec["new"], generated=len(mutants(src, spec["funcs"])),
+                baseline_seconds=round(base[0]["seconds"], 1) if base else None,
+                mutants=results, seconds=round(time.perf_counter() - t_start, 1))
+
+
+def run_module(name: str, limit: int | None, budget: float) -> dict:
+    spec = TARGETS[name]
+    src, muts = selected(name, limit)
     work = Path(tempfile.mkdtemp(prefix=f"mut_{name}_"))
     for part in ("gradflow", "tests"):
         shutil.copytree(ROOT / part, work / part, ignore=shutil.ignore_patterns("__pycache__"))
@@ -295,7 +438,8 @@ def run_module(name: str, limit: int | None, budget: float) -> dict:
         line = src.splitlines()[m.line - 1].strip()
         results.append(dict(line=m.line, desc=m.desc, code=line, old=old, new=new,
                             seconds=round(dt1 + dt2, 1)))
-        print(f"  L{m.line:<4} {m.desc:<22} old={old:<8} new={new:<8} {dt1 + dt2:5.1f}s  {line[:60]}",
+        print(f"  L{m.line:<4} {m.desc:<22} old={old:<8} new={new:<8} {dt1 + dt2:5.1f}s  "
+              f"{line[:60]}",
               flush=True)
     shutil.rmtree(work, ignore_errors=True)
     return dict(file=spec["file"], funcs=spec["funcs"], old_tests=spec["old"],
@@ -332,14 +476,26 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--budget", type=float, default=600.0, help="seconds per module")
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--subprocess", action="store_true",
+                    help="one pytest process per mutant (slow: pays the JAX import each time)")
+    ap.add_argument("--timeout", type=float, default=240.0, help="seconds per mutant")
+    ap.add_argument("--worker", choices=sorted(TARGETS), help=argparse.SUPPRESS)
+    ap.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.worker:
+        _worker(a.worker, a.limit, a.start, a.out, a.timeout)
+        return
     if a.list:
         spec = TARGETS[a.list]
         for m in mutants((ROOT / spec["file"]).read_text(), spec["funcs"]):
             print(f"L{m.line:<4} {m.desc}")
         return
     if a.module:
-        res = run_module(a.module, a.limit, a.budget)
+        if a.subprocess:
+            res = run_module(a.module, a.limit, a.budget)
+        else:
+            res = run_module_inproc(a.module, a.limit, a.budget, a.timeout)
         data = json.loads(OUT.read_text()) if OUT.exists() else {}  # re-read: merge per module
         data[a.module] = res
         OUT.parent.mkdir(parents=True, exist_ok=True)
