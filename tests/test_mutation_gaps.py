@@ -446,3 +446,31 @@ def test_solve_uses_the_documented_atol():
     np.testing.assert_allclose(default.final.w, explicit.final.w, rtol=1e-12, atol=0)
     # the step count is sensitive to atol here, so the equality above has power
     assert int(loose.stats["num_steps"]) != int(default.stats["num_steps"])
+
+
+# ------------------------------------------------------------------------------------------
+# Min et al.'s bounds: cases that the symmetric hand examples could not tell apart
+# ------------------------------------------------------------------------------------------
+
+
+def test_min_bounds_asymmetric_zeta1_and_helpers_by_hand():
+    # x_+ side and x_- side give different caps: 0.7234 (positives) vs 0.6 (negatives)
+    x = np.array([[2.0, 0.0], [1.0, 0.5], [-0.6, -0.8]])
+    y = np.array([1.0, 1.0, -1.0])
+    xp, xm = x[:2].sum(0), x[2]
+    plus = min(y[i] * _cos(xp, x[i]) for i in range(3))
+    minus = min(-y[i] * _cos(xm, x[i]) for i in range(3))
+    assert plus > minus + 0.1
+    b = min_bounds(gf.Dataset(x, y), h=2, eps=1e-3)
+    assert b.zeta1 == pytest.approx(min(plus, minus) ** 2, rel=1e-12)
+    # loss bound at t2 != 0: L(t2) / (L(t2) alpha (t - t2) + 1), and L(t2) before t2
+    a = b.alpha
+    got = b.loss_bound(np.array([1.0, 3.0, 10.0]), t2=3.0, loss_t2=0.5)
+    np.testing.assert_allclose(got, [0.5, 0.5, 0.5 / (0.5 * a * 7.0 + 1)], rtol=1e-14)
+    # stable rank bound 2 + slack / |W|_2^2 with |W|_2^2 != 1
+    assert b.stable_rank_bound(4.0) == pytest.approx(2.0 + b.rank_slack / 4.0, rel=1e-14)
+    for bad in (0, 4):  # n_active must lie in [1, n = 3]
+        with pytest.raises(ValueError, match="n_active"):
+            b.dwell(bad)
+    with pytest.raises(ValueError, match="zero input"):
+        min_bounds(gf.Dataset(np.array([[1.0, 0.0], [0.0, 0.0], [-1.0, 0.1]]), y), h=1, eps=1e-3)
