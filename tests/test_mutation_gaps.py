@@ -474,3 +474,23 @@ def test_min_bounds_asymmetric_zeta1_and_helpers_by_hand():
             b.dwell(bad)
     with pytest.raises(ValueError, match="zero input"):
         min_bounds(gf.Dataset(np.array([[1.0, 0.0], [0.0, 0.0], [-1.0, 0.1]]), y), h=1, eps=1e-3)
+
+
+def test_min_bounds_with_w_max_not_one_and_imbalance_by_hand():
+    x = np.array([[2.0, 0.0], [1.0, 0.5], [-0.6, -0.8]])
+    y = np.array([1.0, 1.0, -1.0])
+    data = gf.Dataset(x, y)
+    w0 = np.array([[3.0, 0.0], [0.0, -1.0]])  # W_max = 3
+    v = np.array([3.0, -np.sqrt(1.5)])  # |v_2^2 - |w_2|^2| = 0.5: imbalance 0.5 / 9
+    b = min_bounds(data, h=2, eps=1e-3, W0=w0, v=v)
+    assert b.W_max == 3.0
+    assert b.rank_slack == pytest.approx(4 * np.sqrt(2) * 1e-3 * 9.0, rel=1e-14)
+    term1 = min(b.mu, b.zeta, b.xi) * np.sqrt(b.mu) * b.X_min / (
+        4 * np.sqrt(2) * 3 * b.X_max**2 * 9.0)
+    assert b.eps_terms[0] == pytest.approx(np.log(term1), rel=1e-13)
+    assert any("= 0.0556" in a for a in b.assumptions), b.assumptions
+    # the 1e-6 threshold: 1.5e-6 is flagged, 0.5e-6 is not
+    for rel, flagged in ((1.5e-6, True), (0.5e-6, False)):
+        vv = np.array([3.0, -np.sqrt(1.0 + rel * 9.0)])
+        got = min_bounds(data, h=2, eps=1e-3, W0=w0, v=vv).assumptions
+        assert any("not balanced" in a for a in got) == flagged, (rel, got)

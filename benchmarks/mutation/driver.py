@@ -48,6 +48,7 @@ NEW = "tests/test_mutation_gaps.py"
 # old tests (fast ones covering the module), new tests.
 TARGETS: dict[str, dict] = {
     "losses": dict(
+        clear=True,
         file="gradflow/losses/_losses.py",
         funcs=["Exp.__call__", "Logistic.__call__", "Square.__call__", "CrossEntropy.__call__",
                "AbstractLoss.slope_at_zero", "reduce", "per_example", "empirical_loss"],
@@ -58,6 +59,7 @@ TARGETS: dict[str, dict] = {
              NEW + "::test_empirical_loss_and_reductions_by_numpy"],
     ),
     "config": dict(
+        clear=True,  # used inside the engine's compiled solve: drop stale traces per mutant
         file="gradflow/flow/_config.py",
         funcs=["rms", "FlowConfig.atol_for", "FlowConfig.make_controller"],
         old=["tests/test_solve.py::test_fixed_atol_fails_where_scaled_atol_works",
@@ -66,12 +68,14 @@ TARGETS: dict[str, dict] = {
         new=[NEW + "::test_atol_rule_by_hand", NEW + "::test_solve_uses_the_documented_atol"],
     ),
     "solve": dict(
+        clear=True,
         file="gradflow/flow/_solve.py",
         funcs=["_solve.vector_field", "_solve.value"],
         old=["tests/test_solve.py::test_linear_flow_matches_matrix_exponential"],
         new=[NEW + "::test_solve_uses_the_documented_atol"],
     ),
     "kinks": dict(
+        clear=True,
         file="gradflow/flow/_kinks.py",
         # the vector field, the "at zero" tolerance and the tie rule (initial pattern and switch)
         funcs=["_solve_kinks.vf", "_solve_kinks.masked_value", "_solve_kinks.ztol_of",
@@ -100,7 +104,9 @@ TARGETS: dict[str, dict] = {
         funcs=["min_bounds", "MinBounds.dwell", "MinBounds.loss_bound",
                "MinBounds.stable_rank_bound"],
         old=["tests/test_theory.py"],
-        new=[NEW + "::test_min_bounds_sum_and_mean_fields_by_hand"],
+        new=[NEW + "::test_min_bounds_sum_and_mean_fields_by_hand",
+             NEW + "::test_min_bounds_asymmetric_zeta1_and_helpers_by_hand",
+             NEW + "::test_min_bounds_with_w_max_not_one_and_imbalance_by_hand"],
     ),
     "du": dict(
         file="gradflow/papers/du/_theory.py",
@@ -286,7 +292,7 @@ def selected(name: str, limit: int | None) -> tuple[str, list[Mutant]]:
 # ------------------------------------------------------------------------------------------
 
 
-def _swap(modname: str, text: str, path: str) -> None:
+def _swap(modname: str, text: str, path: str, clear: bool) -> None:
     import types  # noqa: PLC0415
 
     import jax  # noqa: PLC0415
@@ -308,10 +314,12 @@ def _swap(modname: str, text: str, path: str) -> None:
             hit = changed.get(id(v))
             if hit is not None and hit[0] is v:
                 d[k] = hit[1]
-    jax.clear_caches()
+    if clear:  # jitted code of OTHER modules (the engine) may have inlined the old functions
+        jax.clear_caches()
 
 
-def _worker(name: str, limit: int | None, start: int, out: str, timeout: float) -> None:
+def _worker(name: str, limit: int | None, start: int, out: str, timeout: float,
+            indices: list[int] | None = None) -> None:
     import threading  # noqa: PLC0415
 
     import pytest  # noqa: PLC0415
@@ -335,7 +343,7 @@ def _worker(name: str, limit: int | None, start: int, out: str, timeout: float) 
 
     if start == 0:  # baseline: the unmutated module passes both selections
         t0 = time.perf_counter()
-        base = (run(spec["old"]), run(spec["new"]))
+        base = ("passed" if indices else run(spec["old"]), run(spec["new"]))
         with open(out, "a") as f:
             f.write(json.dumps({"baseline": base, "seconds": time.perf_counter() - t0}) + "\n")
         if base != ("passed", "passed"):
@@ -343,26 +351,30 @@ def _worker(name: str, limit: int | None, start: int, out: str, timeout: float) 
     else:
         importlib_warm = run(spec["old"])  # import the tests before the first mutant
         del importlib_warm
-    for idx in range(start, len(muts)):
+    clear = bool(spec.get("clear", False))
+    todo = [i for i in (indices or range(len(muts))) if i >= start]
+    for idx in todo:
         m = muts[idx]
         with open(out, "a") as f:
             f.write(json.dumps({"start": idx}) + "\n")
         timer = threading.Timer(timeout, lambda: os._exit(3))
         timer.start()
         t0 = time.perf_counter()
-        _swap(modname, m.apply(src), path)
+        _swap(modname, m.apply(src), path, clear)
         try:
-            old = run(spec["old"])
+            old = "passed" if indices else run(spec["old"])  # a rerun: old tests passed before
             new = run(spec["new"]) if old == "passed" else "-"
         finally:
-            _swap(modname, src, path)
+            _swap(modname, src, path, clear)
         timer.cancel()
         with open(out, "a") as f:
             f.write(json.dumps({"idx": idx, "old": old, "new": new,
                                 "seconds": round(time.perf_counter() - t0, 1)}) + "\n")
 
 
-def run_module_inproc(name: str, limit: int | None, budget: float, timeout: float) -> dict:
+def run_module_inproc(name: str, limit: int | None, budget: float, timeout: float,
+                      indices: list[int] | None = None) -> dict:
+    """Run the selected mutants (or only ``indices``: a rerun of survivors on new tests)."""
     spec = TARGETS[name]
     src, muts = selected(name, limit)
     out = Path(tempfile.mkstemp(prefix=f"mut_{name}_", suffix=".jsonl")[1])
@@ -377,6 +389,8 @@ def run_module_inproc(name: str, limit: int | None, budget: float, timeout: floa
                str(start), "--out", str(out), "--timeout", str(timeout)]
         if limit is not None:
             cmd += ["--limit", str(limit)]
+        if indices:
+            cmd += ["--indices", ",".join(map(str, indices))]
         env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
         try:
             subprocess.run(cmd, env=env, timeout=left + timeout)
@@ -394,6 +408,8 @@ def run_module_inproc(name: str, limit: int | None, budget: float, timeout: floa
         if last >= 0 and last not in done:  # the worker died on this mutant: a hang/crash
             done[last] = {"idx": last, "old": "timeout", "new": "-", "seconds": timeout}
         start = max(done) + 1 if done else len(muts)
+        if indices and start > max(indices):
+            break
         print(f"[{name}] {len(done)}/{len(muts)} mutants done", flush=True)
     results = []
     for k, m in enumerate(muts):
@@ -482,9 +498,13 @@ def main() -> None:
     ap.add_argument("--worker", choices=sorted(TARGETS), help=argparse.SUPPRESS)
     ap.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("--indices", help=argparse.SUPPRESS)
+    ap.add_argument("--rerun", action="store_true",
+                    help="run the survivors of the stored result against the (new) tests")
     a = ap.parse_args()
     if a.worker:
-        _worker(a.worker, a.limit, a.start, a.out, a.timeout)
+        idx = [int(k) for k in a.indices.split(",")] if a.indices else None
+        _worker(a.worker, a.limit, a.start, a.out, a.timeout, idx)
         return
     if a.list:
         spec = TARGETS[a.list]
@@ -492,7 +512,17 @@ def main() -> None:
             print(f"L{m.line:<4} {m.desc}")
         return
     if a.module:
-        if a.subprocess:
+        if a.rerun:
+            prev = json.loads(OUT.read_text())[a.module]
+            surv = [k for k, m in enumerate(prev["mutants"])
+                    if m["old"] == "passed" and m["new"] == "passed"]
+            res = run_module_inproc(a.module, a.limit, a.budget, a.timeout, surv)
+            for k in surv:  # keep the first pass; record what the new tests do now
+                prev["mutants"][k]["new"] = res["mutants"][k]["new"]
+                prev["mutants"][k]["rerun"] = True
+            prev["rerun_seconds"] = res["seconds"]
+            res = prev
+        elif a.subprocess:
             res = run_module(a.module, a.limit, a.budget)
         else:
             res = run_module_inproc(a.module, a.limit, a.budget, a.timeout)
