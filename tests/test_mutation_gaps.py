@@ -36,6 +36,7 @@ from gradflow.metrics import (
     cones,
     cos_to_class,
     dead_margin,
+    first_crossing,
     mu,
     target_cos,
     unit,
@@ -494,3 +495,36 @@ def test_min_bounds_with_w_max_not_one_and_imbalance_by_hand():
         vv = np.array([3.0, -np.sqrt(1.0 + rel * 9.0)])
         got = min_bounds(data, h=2, eps=1e-3, W0=w0, v=vv).assumptions
         assert any("not balanced" in a for a in got) == flagged, (rel, got)
+
+
+# ------------------------------------------------------------------------------------------
+# alignment metrics: edge cases the first mutation pass showed untested
+# ------------------------------------------------------------------------------------------
+
+
+def test_unit_numpy_branch_and_zero_vector():
+    u = unit(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    assert isinstance(u, np.ndarray)
+    np.testing.assert_array_equal(u, [[0.6, 0.8], [0.0, 0.0]])
+    np.testing.assert_allclose(unit(jnp.array([[3.0, 4.0], [0.0, 0.0]])), u, rtol=1e-15)
+
+
+def test_zero_readout_targets_the_minus_class():
+    # v_j = 0 counts as "v_j <= 0": the neuron targets x_- and the cone S_- (module docs)
+    xp, xm = X3[:2].sum(0), X3[2:].sum(0)
+    w = jnp.asarray(np.array([[-1.0, 0.0, 0.0]]))  # in S_-, cos(w, x_-) = 2 / sqrt(5)
+    model = TwoLayerReLU(w, jnp.zeros(1))
+    assert float(target_cos(model.w, model.v, DATA3)[0]) == pytest.approx(_cos(w[0], xm))
+    s_minus = min(-Y3[i] * _cos(np.asarray(w[0]), X3[i]) for i in range(4))
+    assert float(cone_gap(model, DATA3)) == pytest.approx(-s_minus, abs=1e-14)
+    assert s_minus > 0 and _cos(np.asarray(w[0]), xp) < 0
+
+
+def test_first_crossing_between_the_first_two_saves_and_its_tolerance():
+    ts = jnp.array([0.0, 2.0, 3.0])
+    # g = 1 at t = 0 and -3 at t = 2: crossing at t = 0.5 (interpolated from the FIRST save)
+    assert float(first_crossing(ts, jnp.array([1.0, -3.0, -4.0]))) == pytest.approx(0.5)
+    # g = 1.5e-9 is above the default tolerance 1e-9: not a crossing
+    assert math.isnan(float(first_crossing(ts, jnp.array([1.0, 1.0, 1.5e-9]))))
+    # ... while 0.5e-9 is (the interpolated root lies just past t = 3: clipped to the save)
+    assert float(first_crossing(ts, jnp.array([1.0, 1.0, 0.5e-9]))) == 3.0
