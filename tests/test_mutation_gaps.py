@@ -528,3 +528,17 @@ def test_first_crossing_between_the_first_two_saves_and_its_tolerance():
     assert math.isnan(float(first_crossing(ts, jnp.array([1.0, 1.0, 1.5e-9]))))
     # ... while 0.5e-9 is (the interpolated root lies just past t = 3: clipped to the save)
     assert float(first_crossing(ts, jnp.array([1.0, 1.0, 0.5e-9]))) == 3.0
+
+
+def test_relu_kernel_degenerate_points():
+    # a zero filter: E[relu(w . z) relu(0)] = 0, and the loss at w = 0 is (1/2) M(w*, w*)
+    w = jnp.array([0.3, -1.2, 0.5])
+    assert float(relu_kernel(w, jnp.zeros(3))) == 0.0
+    assert float(relu_kernel_cov(jnp.asarray(0.0), jnp.asarray(2.0), jnp.asarray(0.0))) == 0.0
+    # E[relu(a)^2] = s^2 / 2 for a ~ N(0, s^2); with k = 1 patch L(0) = |w*|^2 / 4
+    ws = jnp.array([1.0, 2.0, -2.0])
+    assert float(population_loss(jnp.zeros(3), ws, d=3, stride=1)) == pytest.approx(9 / 4)
+    # a covariance rounded just past s_a s_b (parallel filters): the custom derivative stays
+    # at its limit h'(1) / (2 pi) = 1/2 instead of arccos(1 + ulp) = NaN
+    g = jax.grad(lambda c: relu_kernel_cov(jnp.asarray(1.0), jnp.asarray(1.0), c))
+    assert float(g(jnp.asarray(1.0 + 4e-16))) == pytest.approx(0.5, rel=1e-12)

@@ -120,7 +120,8 @@ TARGETS: dict[str, dict] = {
         new=[NEW + "::test_relu_kernel_cov_derivatives_fd_and_hand",
              NEW + "::test_relu_kernel_gradient_fd",
              NEW + "::test_population_loss_gradient_fd",
-             NEW + "::test_population_loss_nonoverlap_gradient_fd_and_monte_carlo_free_form"],
+             NEW + "::test_population_loss_nonoverlap_gradient_fd_and_monte_carlo_free_form",
+             NEW + "::test_relu_kernel_degenerate_points"],
     ),
 }
 
