@@ -508,6 +508,23 @@ def report(data: dict) -> None:
             print(f"    survivor L{line}: {desc}   {code[:70]}")
 
 
+def markdown(data: dict) -> str:
+    """The result table (and every survivor) as Markdown, for benchmarks/results/mutation.md."""
+    rows = ["| module | file | generated | run | killed before | killed after | before | after "
+            "| time s |", "|---|---|---|---|---|---|---|---|---|"]
+    surv = []
+    for name, res in data.items():
+        s = summarize(name, res)
+        t = res["seconds"] + res.get("rerun_seconds", 0.0)
+        rows.append(f"| {name} | `{res['file']}` | {res.get('generated', '?')} | {s['mutants']} "
+                    f"| {s['killed_before']} | {s['killed_after']} | {s['before']:.0%} "
+                    f"| {s['after']:.0%} | {t:.0f} |")
+        surv += [f"| {name} | {line} | `{desc}` | `{code[:80]}` |"
+                 for line, desc, code in s["survivors"]]
+    return "\n".join(rows + ["", "| module | line | mutant | code |", "|---|---|---|---|",
+                              *surv])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--module", choices=sorted(TARGETS))
@@ -515,6 +532,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--budget", type=float, default=600.0, help="seconds per module")
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     ap.add_argument("--subprocess", action="store_true",
                     help="one pytest process per mutant (slow: pays the JAX import each time)")
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds per mutant")
@@ -525,6 +543,9 @@ def main() -> None:
     ap.add_argument("--rerun", action="store_true",
                     help="run the survivors of the stored result against the (new) tests")
     a = ap.parse_args()
+    if a.markdown:
+        print(markdown(json.loads(OUT.read_text())))
+        return
     if a.worker:
         idx = [int(k) for k in a.indices.split(",")] if a.indices else None
         _worker(a.worker, a.limit, a.start, a.out, a.timeout, idx)
