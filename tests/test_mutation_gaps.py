@@ -542,3 +542,7 @@ def test_relu_kernel_degenerate_points():
     # at its limit h'(1) / (2 pi) = 1/2 instead of arccos(1 + ulp) = NaN
     g = jax.grad(lambda c: relu_kernel_cov(jnp.asarray(1.0), jnp.asarray(1.0), c))
     assert float(g(jnp.asarray(1.0 + 4e-16))) == pytest.approx(0.5, rel=1e-12)
+    # anti-parallel: value and derivative at u = -1 - ulp are their limits h(-1) = 0, h'(-1) = 0
+    c = jnp.asarray(-1.0 - 4e-16)
+    assert float(relu_kernel_cov(jnp.asarray(1.0), jnp.asarray(1.0), c)) == 0.0
+    assert float(g(c)) == 0.0
