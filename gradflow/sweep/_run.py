@@ -153,15 +153,18 @@ def _one_jit(model, data, solve_opts, row):
 
 @eqx.filter_jit
 def _batch(models, datas, solve_opts, row, strategy, mesh):
+    # map over the arrays only: a model's functions (eqx.nn.MLP's activation) stay static
+    dyn, static = eqx.partition(models, eqx.is_array)
+
     def fn(m, d):
-        return _one(m, d, solve_opts, row)
+        return _one(eqx.combine(m, static), d, solve_opts, row)
 
     if strategy == "vmap":
-        return jax.vmap(fn)(models, datas)
+        return jax.vmap(fn)(dyn, datas)
     if strategy == "map":
-        return jax.lax.map(lambda md: fn(*md), (models, datas))
+        return jax.lax.map(lambda md: fn(*md), (dyn, datas))
     inner = "map" if jax.default_backend() == "cpu" else "vmap"
-    return distributed.shard_runs(fn, mesh, inner=inner)(models, datas)
+    return distributed.shard_runs(fn, mesh, inner=inner)(dyn, datas)
 
 
 def resolve_strategy(strategy: str) -> str:

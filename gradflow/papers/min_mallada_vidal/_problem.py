@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...flow import FlowConfig, solve_flow
-from ...losses import empirical_loss
+from ...losses import LOSSES, empirical_loss
 from ...metrics import aligned, alignment_time, stable_rank
 from ...models import TwoLayerReLU
 from ._bounds import min_bounds
@@ -56,6 +56,8 @@ class AlignmentProblem:
         loss_times: mean-clock times at which the loss is recorded (each <= t_end).
         n_saves: log-spaced saves of the second solve (cone-criterion time resolution).
         family: data family when the grid does not name one ("cone" or "cluster").
+        loss: a margin loss by name ("exp", the theorem's, or "logistic"); the bound
+            columns are Theorem 1's constants, stated for the exponential loss.
 
     >>> problem = AlignmentProblem(h=20, eps=1e-6)
     >>> table = gradflow.sweep.sweep(problem, {"n": [10, 30], "mu": [0.3]}, 16)
@@ -71,6 +73,7 @@ class AlignmentProblem:
     loss_times: tuple[float, ...] = (10.0, 50.0, 200.0)
     n_saves: int = 48
     family: str = "cone"
+    loss: str = "exp"
     sweep_name: ClassVar[str] = "alignment_problem"
 
     def __post_init__(self):
@@ -84,6 +87,9 @@ class AlignmentProblem:
             raise ValueError(
                 f"loss_times must lie in (0, t_end={self.t_end}], got {self.loss_times}"
             )
+        if not (isinstance(self.loss, str) and self.loss in LOSSES and LOSSES[self.loss].margin):
+            margin = sorted(k for k, v in LOSSES.items() if v.margin)
+            raise ValueError(f"loss must be a margin loss name {margin}, got {self.loss!r}")
         # built once, so every run shares them and the compiled kernel is reused
         object.__setattr__(self, "_stop", aligned(self.delta))
         object.__setattr__(self, "_config", FlowConfig(rtol=self.rtol))
@@ -121,7 +127,7 @@ class AlignmentProblem:
         }
         options = dict(
             t1=self.t_max,
-            loss="exp",
+            loss=self.loss,
             reduction="mean",
             saveat=2,
             stop=self._stop,  # type: ignore[attr-defined]
@@ -148,7 +154,7 @@ class _Row:
             "loss_at_align": jnp.where(
                 jnp.isnan(t_align),
                 jnp.nan,
-                empirical_loss(traj.final, data.x, data.y, "exp", "mean"),
+                empirical_loss(traj.final, data.x, data.y, p.loss, "mean"),
             ),
         }
         nan = jnp.asarray(jnp.nan)
@@ -161,7 +167,7 @@ class _Row:
         traj2 = solve_flow(
             model,
             data,
-            loss="exp",
+            loss=p.loss,
             reduction="mean",
             t1=p.t_end,
             saveat=ts,
