@@ -46,7 +46,15 @@ from jaxtyping import Array, Bool, Float, Int
 
 from ..losses import per_example, reduce
 from ._problem import loss_fn
-from ._trajectory import Status, Trajectory, all_finite as _all_finite, build_trajectory, make_stats
+from ._trajectory import (
+    TINY_STEP,
+    Status,
+    Trajectory,
+    all_finite as _all_finite,
+    build_trajectory,
+    collapse_status,
+    make_stats,
+)
 
 AUTO_RTOL = 3e-5
 _ZREL = 1e-12  # "at zero": |z_ij| below this fraction of max_i |z_ij| (per neuron), float64;
@@ -353,8 +361,9 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         status = jnp.where(
             (status == _RUNNING) & (steps >= config.max_steps), Status.MAX_STEPS, status
         )
-        tiny = dt_next <= 1e-14 * jnp.maximum(jnp.abs(t), 1.0)
-        status = jnp.where((status == _RUNNING) & tiny, Status.FAILED, status)
+        tiny = dt_next <= TINY_STEP * jnp.maximum(jnp.abs(t), 1.0)
+        collapsed = collapse_status(config.rtol, ts.dtype)
+        status = jnp.where((status == _RUNNING) & tiny, collapsed, status)
         status = jnp.where((status == _RUNNING) & ~ok & tiny, Status.NONFINITE, status)
 
         def pick(a, b):

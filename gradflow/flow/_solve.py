@@ -20,7 +20,15 @@ from ._config import FlowConfig
 from ._kinks import solve_kinks, wants_kinks
 from ._problem import loss_fn, split, validate_problem
 from ._stops import AbstractStop
-from ._trajectory import Status, Trajectory, build_trajectory, make_stats
+from ._trajectory import (
+    TINY_STEP,
+    Status,
+    Trajectory,
+    all_finite,
+    build_trajectory,
+    collapse_status,
+    make_stats,
+)
 
 
 def log_times(t1: float, num: int = 64, t_min: float | None = None) -> Array:
@@ -36,8 +44,52 @@ def log_times(t1: float, num: int = 64, t_min: float | None = None) -> Array:
     return jnp.minimum(ts, t1).at[-1].set(t1)
 
 
-def _diffrax_code(result, had_event) -> Array:
-    """Map diffrax's result (and whether the event fired) to a :class:`Status` code."""
+class FailFast(diffrax.AbstractAdaptiveStepSizeController):
+    """The engine's PID controller, ended at once when the solve cannot progress.
+
+    After every step it returns ``RESULTS.dt_min_reached`` (which ends diffrax's loop) when
+    the accepted state is non-finite, or the next step is non-finite or below
+    ``TINY_STEP * max(|t|, 1)`` (the step size collapsed: a blow-up, stiffness, or a dtype
+    that cannot resolve rtol). Without it a NaN state shrinks the step 5x a step and runs
+    all ``max_steps``. :func:`_diffrax_code` reads the cause.
+    """
+
+    pid: diffrax.PIDController
+
+    @property
+    def rtol(self):  # pyright: ignore[reportIncompatibleVariableOverride]
+        return self.pid.rtol
+
+    @property
+    def atol(self):  # pyright: ignore[reportIncompatibleVariableOverride]
+        return self.pid.atol
+
+    @property
+    def norm(self):  # pyright: ignore[reportIncompatibleVariableOverride]
+        return self.pid.norm
+
+    def wrap(self, direction):
+        return FailFast(self.pid.wrap(direction))
+
+    def init(self, terms, t0, t1, y0, dt0, args, func, error_order):
+        return self.pid.init(terms, t0, t1, y0, dt0, args, func, error_order)
+
+    def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, state):
+        keep, next_t0, next_t1, jump, state, result = self.pid.adapt_step_size(
+            t0, t1, y0, y1_candidate, args, y_error, error_order, state
+        )
+        dt = next_t1 - next_t0
+        tiny = ~jnp.isfinite(dt) | (dt <= TINY_STEP * jnp.maximum(jnp.abs(next_t0), 1.0))
+        stuck = tiny | ~all_finite(y0)
+        result = diffrax.RESULTS.where(stuck, diffrax.RESULTS.dt_min_reached, result)
+        return keep, next_t0, next_t1, jump, state, result
+
+
+def _diffrax_code(result, had_event, collapsed: Status) -> Array:
+    """Map diffrax's result (and whether the event fired) to a :class:`Status` code; a
+    collapsed step (``dt_min_reached`` from :class:`FailFast`) becomes ``collapsed``
+    (STIFF or PRECISION; :func:`status_code` turns it into NONFINITE for a non-finite
+    state, loss or gradient)."""
     R = diffrax.RESULTS
     code = jnp.where(
         result == R.successful,
@@ -45,7 +97,11 @@ def _diffrax_code(result, had_event) -> Array:
         jnp.where(
             result == R.event_occurred,
             Status.EVENT,
-            jnp.where(result == R.max_steps_reached, Status.MAX_STEPS, Status.FAILED),
+            jnp.where(
+                result == R.max_steps_reached,
+                Status.MAX_STEPS,
+                jnp.where(result == R.dt_min_reached, collapsed, Status.FAILED),
+            ),
         ),
     )
     return jnp.where(had_event & (code == Status.SUCCESS), Status.EVENT, code)
@@ -83,7 +139,7 @@ def _solve(params, static, data, ts, t0, t1, stop, fn, loss, reduction, config: 
         y0=params,
         args=data,
         saveat=saveat,
-        stepsize_controller=config.make_controller(params),
+        stepsize_controller=FailFast(config.make_controller(params)),
         event=event,
         max_steps=config.max_steps,
         throw=False,
@@ -96,7 +152,14 @@ def _solve(params, static, data, ts, t0, t1, stop, fn, loss, reduction, config: 
     had_event = sol.event_mask is not None and jnp.any(
         jnp.stack(jax.tree_util.tree_leaves(sol.event_mask))
     )
-    code = _diffrax_code(sol.result, jnp.asarray(had_event))
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    code = _diffrax_code(sol.result, jnp.asarray(had_event), collapse_status(config.rtol, dtype))
+    # a collapse at a finite state whose gradient is not finite is a blow-up
+    code = jnp.where(
+        (code == Status.STIFF) | (code == Status.PRECISION),
+        jnp.where(all_finite(grad(final, data)), code, Status.NONFINITE),
+        code,
+    )
     n_steps = sol.stats["num_steps"]
     return build_trajectory(
         ts=sub_ts,

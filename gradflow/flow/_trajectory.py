@@ -21,6 +21,8 @@ class Status(enum.IntEnum):
     NONFINITE = 3
     FAILED = 4
     MAX_EVENTS = 5
+    STIFF = 6
+    PRECISION = 7
 
     @property
     def message(self) -> str:
@@ -36,10 +38,33 @@ _MESSAGES = {
     Status.SUCCESS: "reached t1",
     Status.EVENT: "stopped early: the requested stop condition was met",
     Status.MAX_STEPS: "did NOT reach t1: max_steps exhausted (raise FlowConfig.max_steps)",
-    Status.NONFINITE: "did NOT reach t1: the state or loss became non-finite (NaN/inf)",
-    Status.FAILED: "did NOT reach t1: the step size collapsed (solver failure)",
+    Status.NONFINITE: (
+        "did NOT reach t1: the state, loss or gradient became non-finite (NaN/inf) at "
+        "t_final: a blow-up (init scale too large for the loss?) or NaN/inf in the model"
+    ),
+    Status.FAILED: "did NOT reach t1: the solver failed (e.g. an implicit step did not converge)",
     Status.MAX_EVENTS: "did NOT reach t1: too many activation switches (max_events cap)",
+    Status.STIFF: (
+        "did NOT reach t1: the step size collapsed (< 1e-14 t) with a finite gradient: the "
+        "flow is stiff or blows up in finite time (init scale too large?); try a smaller "
+        "init, solver='kvaerno5' or a looser rtol"
+    ),
+    Status.PRECISION: (
+        "did NOT reach t1: the step size collapsed because rtol is within 1000x of the "
+        "state's float resolution; loosen rtol or run in float64 (jax_enable_x64)"
+    ),
 }
+
+# a step below this fraction of max(|t|, 1) cannot advance the clock meaningfully
+TINY_STEP = 1e-14
+
+
+def collapse_status(rtol: float, dtype) -> Status:
+    """Why a step size collapsed with a finite state: PRECISION when ``rtol`` is within
+    1000x of the dtype's machine epsilon (rounding dominates the error estimate), else STIFF
+    (stiffness or a finite-time blow-up). A non-finite state is NONFINITE (status_code)."""
+    eps = float(np.finfo(np.dtype(dtype)).eps)
+    return Status.PRECISION if rtol < 1e3 * eps else Status.STIFF
 
 
 def all_finite(tree) -> Array:
