@@ -111,6 +111,31 @@ def _floats(text: str, name: str) -> list[float]:
     return vals
 
 
+def _ints(text: str, name: str) -> list[int]:
+    """A comma-separated list of integers; ``2.5`` or ``1e3`` is refused, not truncated."""
+    vals = []
+    for v in (v.strip() for v in text.split(",")):
+        if not v:
+            continue
+        try:
+            vals.append(int(v))
+        except ValueError:
+            raise typer.BadParameter(
+                f"{name} must be a comma-separated list of integers, got {v!r}"
+            ) from None
+    if not vals:
+        raise typer.BadParameter(f"{name} must hold at least one value")
+    return vals
+
+
+def _status_counts(names) -> str:
+    """``"62 success, 2 nonfinite"``: every status name and how often it occurred."""
+    import numpy as np  # noqa: PLC0415
+
+    values, counts = np.unique(np.asarray(names, dtype=str), return_counts=True)
+    return ", ".join(f"{c} {v}" for v, c in zip(values, counts, strict=True))
+
+
 @app.command("sweep")
 def sweep_command(
     n: str = typer.Option("10,30,100", "--n", help="Comma-separated data sizes n."),
@@ -143,7 +168,7 @@ def sweep_command(
     from .papers.min_mallada_vidal import AlignmentProblem  # noqa: PLC0415
     from .sweep import sweep  # noqa: PLC0415
 
-    ns = [int(v) for v in _floats(n, "--n")]
+    ns = _ints(n, "--n")
     fams = [f.strip() for f in family.split(",") if f.strip()]
     try:
         problem = AlignmentProblem(
@@ -178,6 +203,7 @@ def sweep_command(
         f"median t_align = {np.nanmedian(t):.4g} (mean clock), median t/t1 = "
         f"{np.nanmedian(t / b):.3g}"
     )
+    typer.echo(f"status: {_status_counts(status)}")
     if bad:
         raise typer.Exit(1)
 

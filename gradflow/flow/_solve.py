@@ -13,7 +13,7 @@ import numpy as np
 import optimistix as optx
 from jaxtyping import Array, Float
 
-from .._validate import positive
+from .._validate import finite, positive
 from ..data import Dataset
 from ..losses import AbstractLoss
 from ._config import FlowConfig
@@ -195,6 +195,32 @@ def _as_times(saveat, t0: float, t1: float) -> Array:
     return jnp.asarray(ts)
 
 
+def _check_precision(params, rtol: float) -> None:
+    """Refuse a tolerance the state's dtype cannot resolve (rtol < 5 eps)."""
+    dtypes = {jnp.dtype(a.dtype) for a in jax.tree_util.tree_leaves(params)}
+    eps = max(float(jnp.finfo(dt).eps) for dt in dtypes)
+    if rtol < 5 * eps:
+        names = ", ".join(sorted(dt.name for dt in dtypes))
+        raise ValueError(
+            f"rtol={rtol:g} is below what {names} resolves (eps = {eps:.2g}); use rtol >= "
+            f"{5 * eps:.1g} or float64 weights (jax.config.update('jax_enable_x64', True))"
+        )
+
+
+def _check_summary(fn, model, t0: float) -> None:
+    """``fn(t, model)`` must return a pytree of arrays (numbers), checked on shapes only."""
+    try:
+        out = eqx.filter_eval_shape(fn, jnp.asarray(t0), model)
+    except Exception as e:  # noqa: BLE001 - re-raised as a clear message
+        raise ValueError(f"fn(t, model) failed on the initial model: {e}") from None
+    for leaf in jax.tree_util.tree_leaves(out):
+        if not isinstance(leaf, jax.ShapeDtypeStruct | int | float | complex | bool):
+            raise ValueError(
+                f"fn(t, model) must return a pytree of arrays or numbers, got a leaf "
+                f"{leaf!r} ({type(leaf).__name__})"
+            )
+
+
 def solve_flow(
     model: Any,
     data: Dataset,
@@ -238,8 +264,11 @@ def solve_flow(
     >>> traj.status, traj.loss[-1]
     """
     t1 = positive("t1", t1)
-    if not np.isfinite(t0) or t0 >= t1:
-        raise ValueError(f"t0 must be finite and < t1, got t0={t0}, t1={t1}")
+    t0 = finite("t0", t0)
+    if t0 >= t1:
+        raise ValueError(f"t0 must be < t1, got t0={t0}, t1={t1}")
+    if fn is not None and not callable(fn):
+        raise ValueError(f"fn must be a function fn(t, model) -> pytree, got {type(fn).__name__}")
     if not isinstance(config, FlowConfig):
         raise ValueError(f"config must be a FlowConfig, got {type(config).__name__}")
     loss_obj = validate_problem(model, data, loss, reduction)
@@ -250,6 +279,9 @@ def solve_flow(
         )
     ts = _as_times(saveat, t0, t1)
     params, static = split(model, trainable)
+    _check_precision(params, config.rtol)
+    if fn is not None:
+        _check_summary(fn, model, t0)
     t0a, t1a = jnp.asarray(t0, dtype=ts.dtype), jnp.asarray(t1, dtype=ts.dtype)
     solve = solve_kinks if wants_kinks(config, model) else _solve
     return solve(params, static, data, ts, t0a, t1a, stop, fn, loss_obj, reduction, config)

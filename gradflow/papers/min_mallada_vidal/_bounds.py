@@ -55,7 +55,7 @@ import math
 
 import numpy as np
 
-from ..._validate import finite_array, positive
+from ..._validate import finite_array, integer, open_unit, positive
 from ...data import Dataset
 from ...metrics import unit as _unit
 
@@ -207,11 +207,21 @@ def min_bounds(
     if not isinstance(data, Dataset):
         raise ValueError(f"data must be a gradflow.data.Dataset, got {type(data).__name__}")
     data.check_both_classes()
-    if not isinstance(h, int) or isinstance(h, bool) or h < 1:
-        raise ValueError(f"h must be a positive integer, got {h!r}")
+    h = integer("h", h)
     eps = positive("eps", eps)
     if delta is not None:
-        delta = positive("delta", delta)
+        delta = open_unit("delta", delta, " (cos-alignment tolerance: cos >= 1 - delta)")
+    if model is not None and hasattr(model, "w"):
+        w_model = np.asarray(model.w, dtype=float)
+        if w_model.shape[0] != h:
+            raise ValueError(f"h = {h} does not match the model's {w_model.shape[0]} neurons")
+        row = float(np.sqrt(np.mean(w_model.reshape(h, -1) ** 2) * w_model[0].size))
+        if not 1e-2 <= row / eps <= 1e2:
+            raise ValueError(
+                f"eps = {eps:g} does not match the model: its rows have RMS norm {row:.3g} "
+                f"= {row / eps:.3g} eps (W = eps * W0 with |W0 rows| ~ 1 expected); pass the "
+                "init scale the model was built with"
+            )
     x = np.asarray(data.x, dtype=float).reshape(data.n, -1)
     y = np.asarray(data.y, dtype=float)
     n, d = x.shape

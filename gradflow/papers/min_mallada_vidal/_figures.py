@@ -109,12 +109,24 @@ def neuron_images(w, v, path: Path, *, side: int | None = None, title: str = "")
     return save(fig, path, title=title, title_size=9)
 
 
-def _cols(source) -> dict[str, np.ndarray]:
+def _cols(source, clock: str = "mean") -> dict[str, np.ndarray]:
+    where = f"sweep directory {str(source)!r}" if isinstance(source, str | os.PathLike) else ""
     if isinstance(source, str | os.PathLike):
         source = load_results(source)
-    if isinstance(source, dict):
-        return {k: np.asarray(v) for k, v in source.items()}
-    return columns(source)
+    cols = (
+        {k: np.asarray(v) for k, v in source.items()}
+        if isinstance(source, dict)
+        else columns(source)
+    )
+    need = ["n", "mu", f"t_align_{clock}", f"bound_t1_{clock}"]
+    missing = [k for k in need if k not in cols]
+    if missing:
+        if where and not cols:
+            raise ValueError(f"{where} holds no finished runs yet (no chunk files)")
+        raise ValueError(f"source {where or 'table'} lacks the columns {missing}")
+    if not len(cols["n"]):
+        raise ValueError(f"source {where or 'table'} holds no runs")
+    return cols
 
 
 def summarize(source, clock: str = "mean") -> dict[str, Any]:
@@ -125,7 +137,7 @@ def summarize(source, clock: str = "mean") -> dict[str, Any]:
     """
     if clock not in ("mean", "sum"):
         raise ValueError(f"clock must be 'mean' or 'sum', got {clock!r}")
-    c = _cols(source)
+    c = _cols(source, clock)
     t = c[f"t_align_{clock}"].astype(float)
     bound = c[f"bound_t1_{clock}"].astype(float)
     n, mu = c["n"].astype(float), c["mu"].astype(float)
@@ -180,7 +192,7 @@ def plot(source, *, clock: str = "mean", path: str | os.PathLike | None = None):
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    c = _cols(source)
+    c = _cols(source, clock)
     s = summarize(c, clock)
     t = c[f"t_align_{clock}"].astype(float)
     n, mu = c["n"].astype(float), c["mu"].astype(float)
