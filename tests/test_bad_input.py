@@ -103,7 +103,7 @@ CASES = [
     ("solve-t0-nan", lambda: _solve(t0=float("nan")), "t0"),
     ("solve-t0-after-t1", lambda: _solve(t0=2.0), "t0"),
     ("solve-config-dict", lambda: _solve(config={"rtol": 1e-6}), "config"),
-    ("solve-stop-lambda", lambda: _solve(stop=lambda m, d, l: l < 1), "stop"),
+    ("solve-stop-lambda", lambda: _solve(stop=lambda m, d, loss: loss < 1), "stop"),
     ("solve-fn-str", lambda: _solve(fn=lambda t, m: "not an array"), "fn"),
     ("solve-fn-not-callable", lambda: _solve(fn=3), "fn"),
     ("solve-int-weights", lambda: _solve(model=IntModel(jnp.ones(2, dtype=int))), "trainable"),

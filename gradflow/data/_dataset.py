@@ -23,8 +23,8 @@ class Dataset(eqx.Module):
     (``CrossEntropy``; integer targets stay integers, float targets are cast to the default
     float dtype). Validation (when the arrays are concrete, i.e. outside jit/vmap): real
     (complex refused), rectangular, same n, n >= 1, d >= 1, all entries finite after the cast
-    to the default float dtype (1e300 is refused in float32 mode). Binary labels are checked by :meth:`check_binary`, which the
-    margin losses and the alignment metrics call.
+    to the default float dtype (1e300 is refused in float32 mode). Binary labels are
+    checked by :meth:`check_binary`, which the margin losses and the alignment metrics call.
 
     >>> data = Dataset(jnp.eye(2), jnp.array([1.0, -1.0]))
     """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import diffrax
 import equinox as eqx
 import jax
@@ -31,7 +33,7 @@ SOLVERS = {
 KINK_MODES = ("off", "track", "auto")
 
 
-def _as_py(value):
+def _as_py(value: Any) -> Any:
     """NumPy / 0-d JAX numbers become Python numbers (the config is static and hashed);
     anything else is left for ``__check_init__`` to judge."""
     if isinstance(value, np.integer):

@@ -69,7 +69,7 @@ class FailFast(diffrax.AbstractAdaptiveStepSizeController):
         return self.pid.norm
 
     def wrap(self, direction):
-        return FailFast(self.pid.wrap(direction))
+        return FailFast(self.pid.wrap(direction))  # pyright: ignore[reportCallIssue]
 
     def init(self, terms, t0, t1, y0, dt0, args, func, error_order):
         return self.pid.init(terms, t0, t1, y0, dt0, args, func, error_order)
@@ -139,7 +139,9 @@ def _solve(params, static, data, ts, t0, t1, stop, fn, loss, reduction, config: 
         y0=params,
         args=data,
         saveat=saveat,
-        stepsize_controller=FailFast(config.make_controller(params)),
+        stepsize_controller=FailFast(  # pyright: ignore[reportCallIssue]
+            config.make_controller(params)
+        ),
         event=event,
         max_steps=config.max_steps,
         throw=False,

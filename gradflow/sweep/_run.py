@@ -66,7 +66,7 @@ def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]])
             raise ValueError("grid must name at least one parameter, got {}")
         # a 1-D NumPy/JAX array of values is a list of values
         grid = {
-            k: (v.tolist() if getattr(v, "ndim", None) == 1 and hasattr(v, "tolist") else v)
+            k: (np.asarray(v).tolist() if getattr(v, "ndim", None) == 1 else v)
             for k, v in grid.items()
         }
         keys = list(grid)
