@@ -37,7 +37,11 @@ class Status(enum.IntEnum):
 _MESSAGES = {
     Status.SUCCESS: "reached t1",
     Status.EVENT: "stopped early: the requested stop condition was met",
-    Status.MAX_STEPS: "did NOT reach t1: max_steps exhausted (raise FlowConfig.max_steps)",
+    Status.MAX_STEPS: (
+        "did NOT reach t1: max_steps exhausted; if t_final is far below t1 with few rejected "
+        "steps the flow is stiff (large init with square loss?): try solver='kvaerno5', "
+        "else raise FlowConfig.max_steps"
+    ),
     Status.NONFINITE: (
         "did NOT reach t1: the state, loss or gradient became non-finite (NaN/inf) at "
         "t_final: a blow-up (init scale too large for the loss?) or NaN/inf in the model"
