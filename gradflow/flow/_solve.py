@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from .._validate import finite, positive
 from ..data import Dataset
 from ..losses import AbstractLoss
 from ._config import FlowConfig
-from ._kinks import solve_kinks, wants_kinks
+from ._kinks import kink_decision, solve_kinks
 from ._problem import loss_fn, split, validate_problem
 from ._stops import AbstractStop
 from ._trajectory import (
@@ -285,5 +286,7 @@ def solve_flow(
     if fn is not None:
         _check_summary(fn, model, t0)
     t0a, t1a = jnp.asarray(t0, dtype=ts.dtype), jnp.asarray(t1, dtype=ts.dtype)
-    solve = solve_kinks if wants_kinks(config, model) else _solve
-    return solve(params, static, data, ts, t0a, t1a, stop, fn, loss_obj, reduction, config)
+    track, why = kink_decision(config, model)
+    solve = solve_kinks if track else _solve
+    traj = solve(params, static, data, ts, t0a, t1a, stop, fn, loss_obj, reduction, config)
+    return dataclasses.replace(traj, mode_reason=why)

@@ -120,6 +120,8 @@ class Trajectory(eqx.Module):
         method: "gf" (exact flow) or "gd" (discrete steps at t = eta * k).
         mode: which engine ran: "bare" (straight through kinks), "kinks" (kink-aware,
             piecewise smooth) or "gd".
+        mode_reason: why ``solve_flow`` chose that mode (e.g. "auto: rtol 1e-06 >= AUTO_RTOL
+            3e-05, bare is cheaper"); shown by :meth:`describe`.
     """
 
     ts: Float[Array, " T"]
@@ -136,6 +138,7 @@ class Trajectory(eqx.Module):
     clock: str = eqx.field(static=True, default="mean")
     method: str = eqx.field(static=True, default="gf")
     mode: str = eqx.field(static=True, default="bare")
+    mode_reason: str = eqx.field(static=True, default="")
 
     @property
     def model(self) -> Any:
@@ -182,7 +185,9 @@ class Trajectory(eqx.Module):
         s = {k: int(np.asarray(v)) for k, v in self.stats.items()}
         return (
             f"{self.status.name.lower()} ({self.status.message}); t_final={float(self.t_final):.4g}"
-            f" [{self.clock} clock, {self.mode}]; steps={s.get('num_steps')} "
+            f" [{self.clock} clock, {self.mode}"
+            + (f" ({self.mode_reason})" if self.mode_reason else "")
+            + f"]; steps={s.get('num_steps')} "
             f"(accepted {s.get('num_accepted')}, rejected {s.get('num_rejected')}), "
             f"grad evals={s.get('grad_evals')}"
         )
