@@ -17,17 +17,15 @@ from gradflow.sweep import SweepStore, chunk_name, make_manifest
 
 PROBLEM_SRC = textwrap.dedent(
     """
-    import time
+    import os, time
     import jax, jax.numpy as jnp
     import gradflow as gf
     from gradflow import FlowConfig
 
     STOP = gf.aligned(1e-2)
     CFG = FlowConfig(rtol=1e-6)
-    SLEEP = 0.0
-
     def cone_problem(p, key):
-        time.sleep(SLEEP)  # the subprocess sleeps so the kill lands mid-sweep
+        time.sleep(float(os.environ.get("GF_TEST_SLEEP", "0")))  # so a kill lands mid-sweep
         kd, km = jax.random.split(key)
         n, d = p["n"], 6
         y = jnp.where(jnp.arange(n) % 2 == 0, 1.0, -1.0)
@@ -40,7 +38,7 @@ PROBLEM_SRC = textwrap.dedent(
 exec(PROBLEM_SRC, globals())
 GRID = {"n": [8], "s": [0.2, 0.4]}
 SEEDS = 8
-KW = dict(chunk_size=2, name="cone", config={"h": 8}, progress=False, strategy="map")
+KW = dict(chunk_size=2, progress=False, strategy="map")
 
 
 def _rows(table):
@@ -56,11 +54,10 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
         import sys
         jax.config.update("jax_enable_x64", True)
         import gradflow.sweep as gs
-        SLEEP = 0.15
         gs.sweep(cone_problem, {GRID!r}, {SEEDS}, out=sys.argv[1], **{KW!r})
         """
     )
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env = dict(os.environ, JAX_PLATFORMS="cpu", GF_TEST_SLEEP="0.15")
     proc = subprocess.Popen(
         [sys.executable, "-c", script, str(out)],
         env=env,
@@ -84,7 +81,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     kept = {p.name: p.stat().st_mtime_ns for p in out.glob("chunk-*.parquet")}
 
     resumed = gs.sweep(cone_problem, GRID, SEEDS, out=str(out), **KW)  # noqa: F821
-    full = gs.sweep(cone_problem, GRID, SEEDS, **{**KW, "name": None, "config": None})  # noqa: F821
+    full = gs.sweep(cone_problem, GRID, SEEDS, **KW)  # noqa: F821
     a, b = _rows(resumed), _rows(full)
     assert a == b  # same rows, same order, bit-identical numbers
     pairs = list(zip(a["grid_index"], a["seed"], strict=True))
