@@ -267,7 +267,7 @@ def plot_command(
         table = load_results(directory)
         problem = problem_from_manifest(read_manifest(directory))
         figures: Any = getattr(problem, "figures", None)
-        if not callable(figures):
+        if figures is None:
             raise ValueError(f"the problem of {directory} defines no figures")
         target = folder if folder is not None else Path(directory) / FIGURES
         target.mkdir(parents=True, exist_ok=True)
