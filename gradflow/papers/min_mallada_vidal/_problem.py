@@ -39,12 +39,13 @@ from ...flow import FlowConfig, solve_flow
 from ...losses import LOSSES, empirical_loss
 from ...metrics import aligned, alignment_time, stable_rank
 from ...models import TwoLayerReLU
+from ...sweep import Problem
 from ._bounds import min_bounds
 from ._data import separated
 
 
 @dataclasses.dataclass(frozen=True)
-class AlignmentProblem:
+class AlignmentProblem(Problem):
     """``problem(params, key) -> (model, data, options)`` for :func:`gradflow.sweep.sweep`.
 
     Fields (fixed over the sweep; the grid gives n, mu and optionally family):
@@ -98,6 +99,33 @@ class AlignmentProblem:
     def config(self) -> dict[str, Any]:
         """The fixed settings (what a sweep directory's manifest records)."""
         return dataclasses.asdict(self)
+
+    # what `gradflow sweep alignment` / `gradflow plot DIR` read (gradflow.sweep.Problem)
+    def default_grid(self) -> dict[str, list]:
+        return {"n": [10, 30, 100], "mu": [0.1, 0.3, 0.7], "family": ["cone", "cluster"]}
+
+    def summary(self, table, clock: str = "mean") -> list[str]:
+        from ._figures import summarize  # noqa: PLC0415
+
+        lines = super().summary(table)
+        if clock not in ("mean", "sum"):
+            raise ValueError(f"clock must be 'mean' or 'sum', got {clock!r}")
+        s = summarize(table, clock)
+        pw = s["power"]
+        lines.append(
+            f"{s['finite']} aligned; c = {s['const'].c:.4g} in t = c log n/sqrt(mu) ({clock} "
+            f"clock); fraction under the bound {s['fraction_under_bound']:.3f}; median t/t1 "
+            f"{s['ratio_median']:.3g}"
+            + (f"; power law t ~ n^{pw.a:.3f} mu^{pw.b:.3f}" if pw is not None else "")
+        )
+        return lines
+
+    def figures(self, table, folder, clock: str = "mean") -> list:
+        from ._figures import plot  # noqa: PLC0415
+
+        path = folder / f"alignment_{clock}.png"
+        plot(table, clock=clock, path=path)
+        return [path]
 
     def save_times(self) -> tuple[float, ...]:
         assert self.t_end is not None
