@@ -117,7 +117,9 @@ class AlignmentProblem:
         if self.interpolated and self.t_end is None:
             raise ValueError("interpolated=True needs t_end (the saves of the second solve)")
         if not (isinstance(self.events_per_pair, int) and self.events_per_pair >= 1):
-            raise ValueError(f"events_per_pair must be an integer >= 1, got {self.events_per_pair!r}")
+            raise ValueError(
+                f"events_per_pair must be an integer >= 1, got {self.events_per_pair!r}"
+            )
         # built once, so every run shares them and the compiled kernel is reused
         object.__setattr__(self, "_stop", aligned(self.delta))
         object.__setattr__(self, "_rows", {})
