@@ -224,7 +224,7 @@ def figure(c: dict[str, np.ndarray], path: Path) -> Path:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="full")
     ap.add_argument("--ns", type=str, default=None)
     ap.add_argument("--mus", type=str, default=None)

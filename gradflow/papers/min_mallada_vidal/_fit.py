@@ -11,6 +11,7 @@ and R^2. Times keep the clock they were measured on; fit each clock separately.
 from __future__ import annotations
 
 import dataclasses
+from typing import TypedDict
 
 import numpy as np
 from jaxtyping import ArrayLike
@@ -87,6 +88,12 @@ class PowerFit:
         return self.A * np.asarray(n, float) ** self.a * np.asarray(mu, float) ** self.b
 
 
+BoundFits = TypedDict(
+    "BoundFits", {"headline": FormFit, "mu2.5": FormFit, "power": "PowerFit | None"}
+)
+BoundFits.__doc__ = "What :func:`fit_forms` returns: both forms of t1 and the free power law."
+
+
 def _c_fit(t, x) -> float:
     return float(np.dot(x, t) / np.dot(x, x))
 
@@ -109,7 +116,7 @@ def fit_forms(
     boot: int = 1000,
     level: float = 0.95,
     seed: int = 0,
-) -> dict[str, FormFit | PowerFit | None]:
+) -> BoundFits:
     """Fit both forms of t1 and the free power law, with ``level`` bootstrap CIs.
 
     Runs with non-finite or non-positive t are skipped. The bootstrap resamples runs with
@@ -139,13 +146,13 @@ def fit_forms(
         np.concatenate([g[rng.integers(0, g.size, g.size)] for g in groups]) for _ in range(boot)
     ]
     q = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
-    out: dict[str, FormFit | PowerFit | None] = {}
+    forms: dict[str, FormFit] = {}
     for form in FORMS:
         x = bound_variable(n, mu, form)
         c = _c_fit(t, x)
         cs = np.array([_c_fit(t[s], x[s]) for s in samples])
         lo, hi = np.percentile(cs, q)
-        out[form] = FormFit(
+        forms[form] = FormFit(
             form=form,
             c=c,
             c_lo=float(lo),
@@ -154,8 +161,8 @@ def fit_forms(
             r2_log=_r2(np.log(t), np.log(c * x)),
             n_points=int(t.size),
         )
+    out: BoundFits = {"headline": forms["headline"], "mu2.5": forms["mu2.5"], "power": None}
     if np.unique(n).size < 2 or np.unique(mu).size < 2:
-        out["power"] = None
         return out
     coef = _power(t, n, mu)
     bs = np.array([_power(t[s], n[s], mu[s]) for s in samples])
