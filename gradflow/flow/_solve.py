@@ -18,6 +18,7 @@ from ..data import Dataset
 from ..losses import AbstractLoss
 from ._config import FlowConfig
 from ._kinks import solve_kinks, wants_kinks
+from ._precision import check_precision
 from ._problem import loss_fn, split, validate_problem
 from ._stops import AbstractStop
 from ._trajectory import Status, Trajectory, build_trajectory, make_stats
@@ -168,6 +169,11 @@ def solve_flow(
         stop: optional stop (``loss_below``, ``aligned``, an :class:`AbstractStop`).
         config: solver settings. trainable: optional eqx filter pytree.
 
+    Raises:
+        ValueError: on bad input, and when ``config.rtol`` is below what the parameters'
+            float type resolves (float32: rtol < 1e-5, which includes the default 1e-6):
+            enable float64 (``jax.config.update("jax_enable_x64", True)``) or raise rtol.
+
     Returns:
         :class:`Trajectory` with ``status``; a run that did not reach t1 says so.
 
@@ -187,6 +193,7 @@ def solve_flow(
         )
     ts = _as_times(saveat, t0, t1)
     params, static = split(model, trainable)
+    check_precision(params, config.rtol)  # float32 cannot resolve rtol < 1e-5: say so, early
     t0a, t1a = jnp.asarray(t0, dtype=ts.dtype), jnp.asarray(t1, dtype=ts.dtype)
     solve = solve_kinks if wants_kinks(config, model) else _solve
     return solve(params, static, data, ts, t0a, t1a, stop, fn, loss_obj, reduction, config)
