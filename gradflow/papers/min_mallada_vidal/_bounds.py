@@ -6,8 +6,8 @@ columns), balanced |v_j| = |w_j|, gradient flow on the SUM of the per-sample EXP
 gradflow's logistic loss has none, so these constants are stated for the exponential loss.
 Times are returned on both clocks: t_mean = n * t_sum (gradflow's default solve clock).
 
-References (equation/lemma numbers of the arXiv v2 appendices, as summarised in the project's
-PAPERS.md Sec. 1; the stored HTML copy of the paper could only be read in part):
+References (equation/lemma numbers of the arXiv v2 appendices, as summarised on the docs page
+docs/papers/min-mallada-vidal.md; the stored HTML copy of the paper could only be read in part):
 
 - Assumption 1: mu = min_ij <x_i y_i, x_j y_j> / (|x_i| |x_j|) > 0.
 - X_max = max |x_i|, X_min = min |x_i| (X_min is used but not defined in the paper; this is

@@ -1,4 +1,4 @@
-"""Min, Mallada & Vidal's alignment-time-vs-bound experiment (PAPERS.md Sec. 1c) as a sweep.
+"""Min, Mallada & Vidal's alignment time vs bound (docs/papers/min-mallada-vidal.md) as a sweep.
 
 One run (grid point ``{"n", "mu", "family"}``, one seed): mu-separated data
 (:func:`separated`, exact mu; families "cone" and "cluster"), a balanced
