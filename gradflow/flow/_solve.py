@@ -19,6 +19,7 @@ from ..data import Dataset
 from ..losses import AbstractLoss
 from ._config import FlowConfig
 from ._kinks import kink_decision, solve_kinks
+from ._precision import check_precision
 from ._problem import loss_fn, split, validate_problem
 from ._stops import AbstractStop
 from ._trajectory import (
@@ -198,18 +199,6 @@ def _as_times(saveat, t0: float, t1: float) -> Array:
     return jnp.asarray(ts)
 
 
-def _check_precision(params, rtol: float) -> None:
-    """Refuse a tolerance the state's dtype cannot resolve (rtol < 5 eps)."""
-    dtypes = {jnp.dtype(a.dtype) for a in jax.tree_util.tree_leaves(params)}
-    eps = max(float(jnp.finfo(dt).eps) for dt in dtypes)
-    if rtol < 5 * eps:
-        names = ", ".join(sorted(dt.name for dt in dtypes))
-        raise ValueError(
-            f"rtol={rtol:g} is below what {names} resolves (eps = {eps:.2g}); use rtol >= "
-            f"{5 * eps:.1g} or float64 weights (jax.config.update('jax_enable_x64', True))"
-        )
-
-
 def _check_summary(fn, model, t0: float) -> None:
     """``fn(t, model)`` must return a pytree of arrays (numbers), checked on shapes only."""
     try:
@@ -260,6 +249,11 @@ def solve_flow(
         stop: optional stop (``loss_below``, ``aligned``, an :class:`AbstractStop`).
         config: solver settings. trainable: optional eqx filter pytree.
 
+    Raises:
+        ValueError: on bad input, and when ``config.rtol`` is below what the parameters'
+            float type resolves (float32: rtol < 1e-5, which includes the default 1e-6):
+            enable float64 (``jax.config.update("jax_enable_x64", True)``) or raise rtol.
+
     Returns:
         :class:`Trajectory` with ``status``; a run that did not reach t1 says so.
 
@@ -282,7 +276,7 @@ def solve_flow(
         )
     ts = _as_times(saveat, t0, t1)
     params, static = split(model, trainable)
-    _check_precision(params, config.rtol)
+    check_precision(params, config.rtol)  # float32 cannot resolve rtol < 1e-5: say so, early
     if fn is not None:
         _check_summary(fn, model, t0)
     t0a, t1a = jnp.asarray(t0, dtype=ts.dtype), jnp.asarray(t1, dtype=ts.dtype)

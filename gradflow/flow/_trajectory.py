@@ -33,6 +33,13 @@ class Status(enum.IntEnum):
         """True when the run reached its end time or stopped on its requested event."""
         return self in (Status.SUCCESS, Status.EVENT)
 
+    def __str__(self) -> str:
+        """``print(traj.status)`` -> ``SUCCESS: reached t1``."""
+        return f"{self.name}: {self.message}"
+
+    def __format__(self, spec: str) -> str:
+        return str(self) if not spec else int(self).__format__(spec)
+
 
 _MESSAGES = {
     Status.SUCCESS: "reached t1",
@@ -106,8 +113,10 @@ class Trajectory(eqx.Module):
             T saved times; the rest of the model (functions, frozen leaves) is ``static``.
             Use :attr:`model` (all saved times at once) or :meth:`at` (one time).
         summary: ``fn(t, model)`` stacked over the saved times (``None`` without ``fn``).
-        loss: (T,) loss at the saved times (``inf`` in unused slots).
+        loss: (T,) loss at the saved times (``inf`` in unused slots, so after an early stop
+            ``loss[-1]`` is ``inf``: read :attr:`final_loss` instead).
         final: the model at the last time reached (``t_final``).
+        final_loss: the loss of ``final`` (at ``t_final``), finite unless the run diverged.
         t_final: time reached; equals t1 unless the run stopped early or failed.
         t_event: time of the stop event (root-found), NaN if none occurred.
         result: integer status code; read it as ``traj.status`` (a :class:`Status`).
@@ -135,6 +144,7 @@ class Trajectory(eqx.Module):
     stats: dict[str, Array]
     events: Any = None
     static: Any = None
+    final_loss: Any = None
     clock: str = eqx.field(static=True, default="mean")
     method: str = eqx.field(static=True, default="gf")
     mode: str = eqx.field(static=True, default="bare")
@@ -239,6 +249,7 @@ def build_trajectory(
         stats=stats,
         events=events,
         static=static,
+        final_loss=final_loss,
         clock=clock,
         method=method,
         mode=mode,

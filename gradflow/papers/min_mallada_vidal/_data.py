@@ -1,6 +1,6 @@
 """Min, Mallada & Vidal's data: the two-point toy set and mu-separated data with exact mu.
 
-two_point: experiment a of PAPERS.md Sec. 1. separated: Assumption 1's mu-separated data.
+two_point: experiment a (docs/papers/min-mallada-vidal.md). separated: Assumption 1's data.
 
 Construction of separated(), for one key (pure ``jax.random``/``jnp``: ``key`` and ``mu``
 may be traced, so a sweep can ``jax.vmap`` over keys or targets). Write z_i = y_i x_i: the

@@ -14,24 +14,33 @@ from typing import Any
 import numpy as np
 
 from ..._plotting import plottable, pyplot, save
-from ...sweep import columns, load_results
+from ...sweep import columns, load_results, read_manifest
 from ._fit import bootstrap_median, bound_variable, fit_bound_constant, fit_forms, fraction_under
 
 
-def loss_and_directions(curves, toy_model, toy_x, path: Path, *, title: str = "") -> Path:
+def loss_and_directions(
+    curves, toy_model, toy_x, path: Path, *, title: str = "", run: str = ""
+) -> Path:
     """Left: loss vs flow time (log axis) for each named curve. Right: neuron directions.
 
     Args:
-        curves: list of (label, ts, loss) with ts on the mean-loss clock.
+        curves: list of (label, ts, loss) with ts on the mean-loss clock. Curves are drawn
+            with different line styles and widths (earlier curves wider), so two curves that
+            coincide (theta = 0.001 and theta = 0) both stay visible.
         toy_model: a 2-D TwoLayerReLU (w: (h, 2), v: (h,)) at the final time.
         toy_x: (n, 2) inputs drawn as reference directions.
+        run: which run the right panel shows (named in its title).
     """
     plt = pyplot()
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for label, ts, loss in curves:
+    styles = ["-", "--", ":", "-."]
+    marks = ["", "s", "x", "^"]
+    for k, (label, ts, loss) in enumerate(curves):
         ts, loss = plottable(ts, loss)
-        ax1.plot(ts, loss, label=label)
+        # markers at staggered points, so coinciding curves stay distinguishable
+        ax1.plot(ts, loss, label=label, ls=styles[k % 4], lw=max(2.6 - 0.6 * k, 1.0),
+                 marker=marks[k % 4], ms=5, markevery=(0.025 * k, 0.075), mfc="none")
     ax1.set_xscale("log")
     ax1.set_yscale("log")
     ax1.set_xlabel("flow time t (mean-loss clock)")
@@ -57,7 +66,11 @@ def loss_and_directions(curves, toy_model, toy_x, path: Path, *, title: str = ""
     ax2.set_aspect("equal")
     ax2.set_xlim(-1.3, 1.3)
     ax2.set_ylim(-1.3, 1.3)
-    ax2.set_title("directions of w_j at t1 (width ~ log|w_j|; blue v>0, red v<0)", fontsize=9)
+    ax2.plot([], [], color="tab:blue", label="w_j / |w_j| with v_j > 0")
+    ax2.plot([], [], color="tab:red", label="w_j / |w_j| with v_j < 0")
+    ax2.legend(fontsize=7, loc="lower left")
+    which = f"run {run}" if run else "the run"
+    ax2.set_title(f"{which}: directions of w_j at the end (width ~ log|w_j|)", fontsize=9)
     return save(fig, path, title=title)
 
 
@@ -73,7 +86,9 @@ def alignment_figure(ts, cos, loss, srank, path: Path, *, delta: float, title: s
     t, c, lo, sr = plottable(ts, cos, loss, srank)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     axes[0].plot(t, c, lw=0.6, alpha=0.6)
-    axes[0].axhline(1 - delta, ls="--", color="k", lw=0.8)
+    axes[0].axhline(1 - delta, ls="--", color="k", lw=0.8,
+                    label=f"aligned: cos = 1 - delta = {1 - delta:g}")
+    axes[0].legend(fontsize=7, loc="lower right")
     axes[0].set_ylabel("cos(w_j, x_sign(v_j))")
     axes[0].set_title("alignment of each neuron")
     axes[1].plot(t, lo)
@@ -90,24 +105,34 @@ def alignment_figure(ts, cos, loss, srank, path: Path, *, delta: float, title: s
 
 
 def neuron_images(w, v, path: Path, *, side: int | None = None, title: str = "") -> Path:
-    """First-layer neurons w_j as side x side images (blue frame v_j > 0, red v_j < 0), with
-    the largest ones first (|w_j| shown above each)."""
+    """First-layer neurons w_j as side x side images, the largest first. Each image is scaled
+    to its own largest |pixel| (one diverging colour map, with a colourbar); the title above
+    each gives the sign of v_j and |w_j| ("v+ 1.2e-01"), in black, so colour means one thing
+    only: the sign of a pixel weight."""
     plt = pyplot()
     w, v = np.asarray(w), np.asarray(v)
     side = int(round(np.sqrt(w.shape[1]))) if side is None else side
     order = np.argsort(-np.linalg.norm(w, axis=1))
     cols = 10
     rows = -(-len(order) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.25))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1 + 1.0, rows * 1.25 + 0.3))
     for ax in np.ravel(axes):
         ax.axis("off")
+    im = None
     for ax, j in zip(np.ravel(axes), order, strict=False):
         img = w[j].reshape(side, side)
         m = max(np.abs(img).max(), 1e-300)
-        ax.imshow(img, cmap="RdBu_r", vmin=-m, vmax=m)
-        ax.set_title(f"{np.linalg.norm(w[j]):.1e}", fontsize=6,
-                     color="tab:blue" if v[j] > 0 else "tab:red")
-    return save(fig, path, title=title, title_size=9)
+        im = ax.imshow(img / m, cmap="PuOr_r", vmin=-1, vmax=1)
+        ax.set_title(f"v{'+' if v[j] > 0 else '-'} {np.linalg.norm(w[j]):.1e}", fontsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    if im is not None:
+        fig.colorbar(im, ax=list(np.ravel(axes)), shrink=0.6, pad=0.02,
+                     label="w_ji / max_i |w_ji| (each neuron)")
+    path = Path(path)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
 
 
 def _cols(source, clock: str = "mean", time_col: str = "t_cone") -> dict[str, np.ndarray]:
@@ -213,15 +238,30 @@ def summarize(
     return out
 
 
-def plot(source, *, clock: str = "mean", time: str = "cone", path: str | os.PathLike | None = None):
+def _values(a) -> str:
+    vals = sorted(set(np.asarray(a).tolist()))
+    return ", ".join(f"{x:g}" for x in vals)
+
+
+def plot(
+    source,
+    *,
+    clock: str = "mean",
+    time: str = "cone",
+    path: str | os.PathLike | None = None,
+    eps: float | None = None,
+):
     """Measured time (default: the exact cone-entry time) vs log n / sqrt(mu): per-seed
     points, median and 10-90% quantiles per grid point, the bound t1, the fitted
-    c log n / sqrt(mu), the power law, and the fraction of runs under t1 (in the title,
-    with the reminder that every run is outside eq. (28)). Returns the matplotlib Figure
-    (saved if ``path``).
+    c log n / sqrt(mu) and the power law (only when the grid has more than one point), and
+    the fraction of runs under t1. The title names the grid (n, mu) and the init scale eps
+    (read from a sweep directory's manifest, or ``eps=``) and reminds that every run is
+    outside eq. (28). Returns the matplotlib Figure (saved if ``path``).
 
     >>> fig = plot("runs/a"); fig.savefig("a.png")
     """
+    if eps is None and isinstance(source, str | os.PathLike):
+        eps = read_manifest(source).get("config", {}).get("eps")
     import matplotlib  # noqa: PLC0415
 
     if path is not None:
@@ -264,15 +304,16 @@ def plot(source, *, clock: str = "mean", time: str = "cone", path: str | os.Path
     )
     bx = np.array([p["bound_median"] for p in pts])
     ax.scatter(px, bx, marker="x", color="C3", label="bound t1 (Theorem 1), median")
+    several = np.unique(px).size > 1  # a fit through one grid point says nothing
     xs = np.linspace(px.min() * 0.8, px.max() * 1.05, 100)
-    if s["const"] is not None:
+    if s["const"] is not None and several:
         ax.plot(
             xs,
             s["const"].c * xs,
             "C2--",
             label=f"fit t = {s['const'].c:.3g} log n/sqrt(mu)  (R2 {s['const'].r2:.2f})",
         )
-    if s["power"] is not None:
+    if s["power"] is not None and several:
         pw = s["power"]
         order = np.argsort(px)
         pn = np.array([p["n"] for p in pts])[order]
@@ -287,11 +328,13 @@ def plot(source, *, clock: str = "mean", time: str = "cone", path: str | os.Path
     ax.set_yscale("log")
     ax.set_xlabel("log n / sqrt(mu)")
     ax.set_ylabel(f"{_TIME_LABEL[time]} ({clock}-loss clock)", fontsize=8)
+    eps_text = f", eps = {eps:g}" if eps is not None else ""
     ax.set_title(
+        f"n in {{{_values(n)}}}, mu in {{{_values(mu)}}}{eps_text}\n"
         f"{s['finite']}/{s['runs']} runs reached; {100 * s['fraction_under_bound']:.1f}% under "
-        f"t1; median t/t1 = {s['ratio_median']:.2g}\n(all runs outside eq. (28)'s eps "
+        f"t1; median t/t1 = {s['ratio_median']:.2g} (all runs outside eq. (28)'s eps "
         f"hypothesis)",
-        fontsize=9,
+        fontsize=8,
     )
     ax.legend(fontsize=7, loc="center right")
     fig.tight_layout()
