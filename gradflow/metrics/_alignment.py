@@ -98,9 +98,18 @@ def target_cos(w: Float[Array, "h d"], v: Float[Array, " h"], data: Dataset) -> 
     return jnp.where(v > 0, cp, cm)
 
 
+def _cos_to_samples(w: Array, data: Dataset) -> Array:
+    """(h, n) cos(w_j, x_i) = (w_j . x_i) / (|w_j| |x_i|): dividing AFTER the dot product keeps
+    the sign exact (w_j . x_i = 0 gives 0, not a rounding residue of unit vectors)."""
+    x = _flat(data)
+    wn = jnp.maximum(jnp.linalg.norm(w, axis=1), _TINY)
+    xn = jnp.maximum(jnp.linalg.norm(x, axis=1), _TINY)
+    return (w @ x.T) / (wn[:, None] * xn[None, :])
+
+
 def dead_margin(w: Float[Array, "h d"], data: Dataset) -> Array:
     """-max_i cos(w_j, x_i): >= 0 exactly when neuron j is dead (inactive on every sample)."""
-    return -jnp.max(unit(w) @ unit(_flat(data)).T, axis=1)
+    return -jnp.max(_cos_to_samples(w, data), axis=1)
 
 
 def alignment_gap(model, data: Dataset, delta: float | Float[Array, ""]) -> Array:
@@ -115,7 +124,7 @@ def alignment_gap(model, data: Dataset, delta: float | Float[Array, ""]) -> Arra
 
 def _cone_scores(w: Array, data: Dataset) -> tuple[Array, Array]:
     """(s_plus, s_minus), each (h,): s_plus > 0 iff w_j in S_+ (up to the z.x_i = 0 face)."""
-    c = unit(w) @ unit(_flat(data)).T  # (h, n) cos(w_j, x_i)
+    c = _cos_to_samples(w, data)  # (h, n) cos(w_j, x_i)
     pos = (data.y > 0)[None, :]
     return jnp.min(jnp.where(pos, c, -c), axis=1), jnp.min(jnp.where(pos, -c, c), axis=1)
 
