@@ -1,4 +1,4 @@
-"""Min, Mallada & Vidal: cone-entry / alignment time vs the bound t1 (docs: papers/min-mallada-vidal).
+"""Min, Mallada & Vidal: cone-entry / alignment time vs t1 (docs: papers/min-mallada-vidal).
 
 One run (grid point ``{"n", "mu", "family"}``, one seed): mu-separated data
 (:func:`family_data`: "cone", "cluster", "aniso", "unbalanced"; exact mu), a balanced small
