@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -101,111 +102,193 @@ def info() -> None:
     typer.echo(f"backend: {jax.default_backend()}; devices: {jax.devices()}")
 
 
-def _floats(text: str, name: str) -> list[float]:
-    try:
-        vals = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"{name} must be a comma-separated list of numbers") from None
-    if not vals:
-        raise typer.BadParameter(f"{name} must hold at least one value")
-    return vals
+EXIT_FAILED_SOLVES, EXIT_USAGE, EXIT_OS = 1, 2, 3
+
+
+def _problem_arg(spec: str, settings: list[str]):
+    """A registered problem name or module:object, built with --set key=value."""
+    from .papers import PROBLEMS  # noqa: PLC0415
+    from .sweep import Problem, load_object  # noqa: PLC0415
+
+    obj = load_object(spec, PROBLEMS)
+    kv = dict(_pairs(settings, "--set"))
+    if isinstance(obj, type) and issubclass(obj, Problem):
+        return obj.from_settings(kv)
+    if kv:
+        raise ValueError(f"--set needs a gradflow.sweep.Problem class; {spec} is {obj!r}")
+    if isinstance(obj, type) or not callable(obj):
+        raise ValueError(f"{spec} is not a problem (a Problem subclass or a callable)")
+    return obj
+
+
+def _pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{flag} takes KEY=VALUE, got {item!r}")
+        out.append((key.strip(), value.strip()))
+    return out
+
+
+def _grid(items: list[str], problem) -> dict[str, list]:
+    from .sweep import parse_value  # noqa: PLC0415
+
+    grid = {}
+    for key, value in _pairs(items, "--grid"):
+        v = parse_value(value)
+        grid[key] = v if isinstance(v, list) else [v]
+    if not grid:
+        default: Any = getattr(problem, "default_grid", None)
+        grid = dict(default()) if default is not None else {}
+    if not grid:
+        raise ValueError("give the grid with --grid KEY=V1,V2 (this problem has no default)")
+    return grid
+
+
+def _fail(e: Exception) -> typer.Exit:
+    """One line on stderr; exit 3 for an OS error (naming the path), 2 for a bad argument."""
+    if isinstance(e, OSError):
+        where = e.filename if e.filename is not None else ""
+        typer.echo(f"error: {e.strerror or e}: {where}".rstrip(": "), err=True)
+        return typer.Exit(EXIT_OS)
+    typer.echo(f"error: {e}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _print_status(directory: Path) -> None:
+    from .sweep import open_existing  # noqa: PLC0415
+
+    store = open_existing(directory)
+    st = store.status()
+    runs = store.manifest["chunk_size"]
+    typer.echo(
+        f"{directory}: problem {store.manifest.get('problem_ref', '?')}; "
+        f"{len(st['finished'])} of {len(st['finished']) + len(st['missing'])} chunks finished "
+        f"(<= {runs} runs each)"
+    )
+    if st["missing"]:
+        shown = ", ".join(f"g{g}c{c}" for g, c in st["missing"][:20])
+        more = len(st["missing"]) - 20
+        typer.echo(f"missing: {shown}" + (f" (+{more} more)" if more > 0 else ""))
+
+
+def _status_counts(names) -> str:
+    """``"62 success, 2 nonfinite"``: every status name and how often it occurred."""
+    import numpy as np  # noqa: PLC0415
+
+    values, counts = np.unique(np.asarray(names, dtype=str), return_counts=True)
+    return ", ".join(f"{c} {v}" for v, c in zip(values, counts, strict=True))
 
 
 @app.command("sweep")
 def sweep_command(
-    n: str = typer.Option("10,30,100", "--n", help="Comma-separated data sizes n."),
-    mu: str = typer.Option("0.1,0.3,0.7", "--mu", help="Comma-separated separations mu in (0,1)."),
-    family: str = typer.Option(
-        "cone,cluster", "--family", help="Data families: cone (evenly on a cone), cluster."
+    problem: str = typer.Argument(
+        None, help="A registered problem (alignment) or module:object (a Problem or callable)."
+    ),
+    grid: list[str] = typer.Option(
+        [], "--grid", "-g", help="KEY=V1,V2,... (repeat; the product is swept)."
+    ),
+    settings: list[str] = typer.Option(
+        [], "--set", "-s", help="KEY=VALUE: a setting of the problem (repeat)."
     ),
     seeds: int = typer.Option(64, "--seeds", help="Seeds per grid point (0..seeds-1)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Results directory (resumes if rerun)."),
-    h: int = typer.Option(20, help="Width h."),
-    d: int = typer.Option(10, help="Input dimension d."),
-    eps: float = typer.Option(1e-6, help="Init scale eps (balanced init)."),
-    delta: float = typer.Option(1e-2, help="Alignment: cos(w_j, x_sign(v_j)) >= 1 - delta."),
-    rtol: float = typer.Option(1e-6, help="Solver rtol."),
-    t_end: float = typer.Option(200.0, help="End (mean clock) of the loss/rank solve."),
+    out: Path = typer.Option(None, "--out", "-o", help="Results directory (resumes if rerun)."),
     strategy: str = typer.Option("auto", help="auto | map | vmap | shard_map | loop."),
     chunk_size: int = typer.Option(0, help="Runs a chunk (0: backend default)."),
+    ray: str = typer.Option(
+        None, "--ray", help="Run chunks as Ray tasks on ADDRESS (auto, host:port, or 'local')."
+    ),
+    status: Path = typer.Option(
+        None, "--status", help="Only list the finished and missing chunks of this directory."
+    ),
     x64: bool = typer.Option(True, help="Run in float64."),
 ) -> None:
-    """Measure Min et al.'s alignment time over n x mu x family x seeds; rows to OUT.
+    """Sweep a problem over --grid x seeds; rows to OUT (Parquet chunks, resumable).
 
-    Times are on the mean-loss clock (columns *_mean) and the sum-loss clock (*_sum,
-    t_sum = t_mean / n). Exit code 1 if any run failed (status not success/event).
+    Exit codes: 0 every solve finished; 1 some solves failed (status not success/event);
+    2 a bad argument or a refused directory; 3 an OS error (the path is named).
     """
+    if status is not None:
+        try:
+            _print_status(status)
+        except (ValueError, OSError) as e:
+            raise _fail(e) from None
+        return
     import jax  # noqa: PLC0415
 
     jax.config.update("jax_enable_x64", x64)
     import numpy as np  # noqa: PLC0415
 
-    from .papers.min_mallada_vidal import AlignmentProblem  # noqa: PLC0415
-    from .sweep import sweep  # noqa: PLC0415
+    from .sweep import RayExecutor, sweep  # noqa: PLC0415
 
-    ns = [int(v) for v in _floats(n, "--n")]
-    fams = [f.strip() for f in family.split(",") if f.strip()]
     try:
-        problem = AlignmentProblem(
-            d=d,
-            h=h,
-            eps=eps,
-            delta=delta,
-            rtol=rtol,
-            t_end=t_end,
-            loss_times=tuple(t for t in (10.0, 50.0, 200.0) if t <= t_end) or (t_end,),
+        if problem is None:
+            raise ValueError("give a PROBLEM (or --status DIR)")
+        if out is None:
+            raise ValueError("give --out DIR")
+        prob = _problem_arg(problem, settings)
+        executor = "local" if ray is None else RayExecutor(
+            address=None if ray == "local" else ray
         )
         table = sweep(
-            problem,
-            {"n": ns, "mu": _floats(mu, "--mu"), "family": fams},
+            prob,
+            _grid(grid, prob),
             seeds,
             strategy=strategy,
+            executor=executor,
             out=str(out),
             chunk_size=chunk_size or None,
             progress=True,
         )
-    except ValueError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
-    c = table.to_pydict()
-    status = np.asarray(c["status_name"])
-    t = np.asarray(c["t_align_mean"], float)
-    b = np.asarray(c["bound_t1_mean"], float)
-    bad = int(np.sum(~np.isin(status, ["success", "event"])))
-    typer.echo(
-        f"{len(t)} runs in {out}: {int(np.isfinite(t).sum())} aligned, "
-        f"{int(np.sum(np.isfinite(t) & (t <= b)))} under the bound, {bad} failed solves; "
-        f"median t_align = {np.nanmedian(t):.4g} (mean clock), median t/t1 = "
-        f"{np.nanmedian(t / b):.3g}"
-    )
+        summary: Any = getattr(prob, "summary", None)
+        lines: list[str] = (
+            list(summary(table)) if summary is not None else [f"{table.num_rows} runs"]
+        )
+    except (ValueError, OSError) as e:
+        raise _fail(e) from None
+    for line in lines:
+        typer.echo(line)
+    typer.echo(f"rows in {out}")
+    status_names = np.asarray(table.column("status_name").to_pylist())
+    bad = int(np.sum(~np.isin(status_names, ["success", "event"])))
+    typer.echo(f"status: {_status_counts(status_names)}")
     if bad:
-        raise typer.Exit(1)
+        typer.echo(f"WARNING: {bad} solve(s) failed (see status_name).", err=True)
+        raise typer.Exit(EXIT_FAILED_SOLVES)
 
 
 @app.command("plot")
 def plot_command(
     directory: Path = typer.Argument(..., help="A sweep results directory."),
-    clock: str = typer.Option("mean", help="mean or sum (t_sum = t_mean / n)."),
-    png: Path = typer.Option(None, "--png", help="Output PNG (default DIR/alignment.png)."),
+    option: list[str] = typer.Option(
+        [], "--option", help="KEY=VALUE for the experiment's figures (alignment: clock=sum)."
+    ),
+    folder: Path = typer.Option(
+        None, "--to", help="Folder for the figures (default DIR/figures, kept out of the rows)."
+    ),
 ) -> None:
-    """Plot alignment time vs log n / sqrt(mu): points, quantiles, bound, fits; print fits."""
-    from .papers.min_mallada_vidal import plot, summarize  # noqa: PLC0415
+    """Write the figures of the experiment stored in DIR and print its summary."""
+    from .sweep import FIGURES, load_results, problem_from_manifest, read_manifest  # noqa: PLC0415
 
     try:
-        s = summarize(directory, clock)
-        path = png or Path(directory) / "alignment.png"
-        plot(directory, clock=clock, path=path)
-    except ValueError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
-    pw = s["power"]
-    typer.echo(
-        f"{s['runs']} runs ({clock} clock): c = {s['const'].c:.4g} in t = c log n/sqrt(mu); "
-        f"fraction under the bound {s['fraction_under_bound']:.3f}; median t/t1 "
-        f"{s['ratio_median']:.3g}"
-        + (f"; power law t ~ n^{pw.a:.3f} mu^{pw.b:.3f}" if pw is not None else "")
-    )
-    typer.echo(f"wrote {path}")
+        opts = dict(_pairs(option, "--option"))
+        table = load_results(directory)
+        problem = problem_from_manifest(read_manifest(directory))
+        figures: Any = getattr(problem, "figures", None)
+        if figures is None:
+            raise ValueError(f"the problem of {directory} defines no figures")
+        target = folder if folder is not None else Path(directory) / FIGURES
+        target.mkdir(parents=True, exist_ok=True)
+        paths: list[Path] = list(figures(table, target, **opts))
+        summary: Any = getattr(problem, "summary", None)
+        lines: list[str] = list(summary(table, **opts)) if summary is not None else []
+    except (ValueError, OSError, TypeError) as e:
+        raise _fail(e) from None
+    for line in lines:
+        typer.echo(line)
+    for path in paths:
+        typer.echo(f"wrote {path}")
 
 
 def main() -> None:  # console-script entry point

@@ -94,12 +94,17 @@ def test_alignment_problem_row_sum_columns_are_mean_over_n():
     traj = gf.solve_flow(model, data, **opts)
     row = {k: float(v) for k, v in row_fn(traj, model, data).items()} | extra
     n = data.n
-    stems = sorted(k[: -len("_sum")] for k in row if k.endswith("_sum"))
-    assert stems == ["bound_t1", "t_align", "t_cone"]
+    stems = sorted(k[: -len("_sum")] for k in row if k.endswith("_sum") and k[:-4] + "_mean"
+                   in row)
+    assert {"bound_t1", "t_align", "t_cone"} <= set(stems), stems
     for stem in stems:
         t_mean, t_sum = row[stem + "_mean"], row[stem + "_sum"]
-        assert math.isfinite(t_mean) and t_mean > 0, (stem, t_mean)
-        assert t_sum == pytest.approx(t_mean / n, rel=1e-14), stem
+        if stem in ("bound_t1", "t_align", "t_cone"):
+            assert math.isfinite(t_mean) and t_mean > 0, (stem, t_mean)
+        if math.isnan(t_mean):
+            assert math.isnan(t_sum), stem
+        else:
+            assert t_sum == pytest.approx(t_mean / n, rel=1e-14), stem
     # the cos-alignment time is the event time of the mean-clock solve
     assert row["t_align_mean"] == pytest.approx(float(traj.t_event), rel=1e-14)
 
@@ -107,10 +112,15 @@ def test_alignment_problem_row_sum_columns_are_mean_over_n():
 def test_min_bounds_sum_and_mean_fields_by_hand():
     b = min_bounds(DATA3, h=3, eps=1e-3)
     fields = {f.name for f in dataclasses.fields(b)}
-    stems = sorted(f[: -len("_sum")] for f in fields if f.endswith("_sum"))
-    assert stems == ["dwell", "t1"]
-    for stem in stems:
-        assert getattr(b, stem + "_mean") == pytest.approx(4 * getattr(b, stem + "_sum"))
+    stems = sorted(f[: -len("_sum")] for f in fields
+                   if f.endswith("_sum") and f[:-4] + "_mean" in fields)
+    assert {"dwell", "t1"} <= set(stems), stems
+    for stem in stems:  # t_mean = n t_sum, n = 4
+        t_sum, t_mean = getattr(b, stem + "_sum"), getattr(b, stem + "_mean")
+        if math.isfinite(t_sum):
+            assert t_mean == pytest.approx(4 * t_sum, rel=1e-14), stem
+        else:
+            assert t_mean == t_sum or (math.isnan(t_mean) and math.isnan(t_sum)), stem
     # t1 and dwell by hand (no init given: zeta = zeta1), NumPy from the definitions
     z = Y3[:, None] * X3 / np.linalg.norm(X3, axis=1, keepdims=True)
     mu_ = np.min(z @ z.T)
@@ -486,8 +496,9 @@ def test_min_bounds_with_w_max_not_one_and_imbalance_by_hand():
     b = min_bounds(data, h=2, eps=1e-3, W0=w0, v=v)
     assert b.W_max == 3.0
     assert b.rank_slack == pytest.approx(4 * np.sqrt(2) * 1e-3 * 9.0, rel=1e-14)
+    # eq. (28)'s first term with the factor 8 that step (29) needs (PAPERS.md; 4 in print)
     term1 = min(b.mu, b.zeta, b.xi) * np.sqrt(b.mu) * b.X_min / (
-        4 * np.sqrt(2) * 3 * b.X_max**2 * 9.0)
+        8 * np.sqrt(2) * 3 * b.X_max**2 * 9.0)
     assert b.eps_terms[0] == pytest.approx(np.log(term1), rel=1e-13)
     assert any("= 0.0556" in a for a in b.assumptions), b.assumptions
     # the 1e-6 threshold: 1.5e-6 is flagged, 0.5e-6 is not

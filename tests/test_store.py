@@ -17,17 +17,15 @@ from gradflow.sweep import SweepStore, chunk_name, make_manifest
 
 PROBLEM_SRC = textwrap.dedent(
     """
-    import time
+    import os, time
     import jax, jax.numpy as jnp
     import gradflow as gf
     from gradflow import FlowConfig
 
     STOP = gf.aligned(1e-2)
     CFG = FlowConfig(rtol=1e-6)
-    SLEEP = 0.0
-
     def cone_problem(p, key):
-        time.sleep(SLEEP)  # the subprocess sleeps so the kill lands mid-sweep
+        time.sleep(float(os.environ.get("GF_TEST_SLEEP", "0")))  # so a kill lands mid-sweep
         kd, km = jax.random.split(key)
         n, d = p["n"], 6
         y = jnp.where(jnp.arange(n) % 2 == 0, 1.0, -1.0)
@@ -40,7 +38,7 @@ PROBLEM_SRC = textwrap.dedent(
 exec(PROBLEM_SRC, globals())
 GRID = {"n": [8], "s": [0.2, 0.4]}
 SEEDS = 8
-KW = dict(chunk_size=2, name="cone", config={"h": 8}, progress=False, strategy="map")
+KW = dict(chunk_size=2, progress=False, strategy="map")
 
 
 def _rows(table):
@@ -56,11 +54,10 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
         import sys
         jax.config.update("jax_enable_x64", True)
         import gradflow.sweep as gs
-        SLEEP = 0.15
         gs.sweep(cone_problem, {GRID!r}, {SEEDS}, out=sys.argv[1], **{KW!r})
         """
     )
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env = dict(os.environ, JAX_PLATFORMS="cpu", GF_TEST_SLEEP="0.15")
     proc = subprocess.Popen(
         [sys.executable, "-c", script, str(out)],
         env=env,
@@ -84,7 +81,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     kept = {p.name: p.stat().st_mtime_ns for p in out.glob("chunk-*.parquet")}
 
     resumed = gs.sweep(cone_problem, GRID, SEEDS, out=str(out), **KW)  # noqa: F821
-    full = gs.sweep(cone_problem, GRID, SEEDS, **{**KW, "name": None, "config": None})  # noqa: F821
+    full = gs.sweep(cone_problem, GRID, SEEDS, **KW)  # noqa: F821
     a, b = _rows(resumed), _rows(full)
     assert a == b  # same rows, same order, bit-identical numbers
     pairs = list(zip(a["grid_index"], a["seed"], strict=True))
@@ -98,26 +95,44 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
         assert p["t_event"][j] == a["t_event"][index[pair]]
 
 
-def test_finished_chunks_are_not_recomputed(tmp_path):
-    out = tmp_path / "s"
-    calls = []
+class Counting:
+    """cone_problem counting its calls; declares its identity (its counter is not one)."""
 
-    def counting(p, key):
-        calls.append(1)
+    def __init__(self):
+        self.calls = 0
+
+    def sweep_fingerprint(self):
+        return "counting-cone-v1"
+
+    def __call__(self, p, key):
+        self.calls += 1
         return cone_problem(p, key)  # noqa: F821
 
+
+def test_finished_chunks_are_not_recomputed(tmp_path):
+    out = tmp_path / "s"
+    counting = Counting()
     gs.sweep(counting, GRID, 4, out=str(out), **KW)
-    first = len(calls)
-    assert first == 8
+    assert counting.calls == 2 + 8  # seed 0 of each grid point built first (checks), 8 runs
     os.remove(out / chunk_name(1, 0))  # lose one chunk of 2 runs
     t = gs.sweep(counting, GRID, 4, out=str(out), **KW)
-    assert len(calls) - first == 2  # only the missing chunk ran again
+    assert counting.calls - 10 == 2 + 2  # the checks, then only the missing chunk ran again
     assert t.num_rows == 8
 
 
+def _manifest(problem_fingerprint="x", x64=True):
+    return make_manifest(
+        problem_fingerprint=problem_fingerprint,
+        grid=[{"n": 8}],
+        seeds=[0, 1, 2],
+        chunk_size=2,
+        x64=x64,
+        gradflow_version="test",
+    )
+
+
 def _store(tmp_path, **over):
-    m = make_manifest(name="x", grid=[{"n": 8}], seeds=[0, 1, 2], chunk_size=2, config={"h": 8})
-    m.update(over)
+    m = _manifest(**over)
     return SweepStore.open(tmp_path / "s", m), m
 
 
@@ -139,9 +154,11 @@ def test_store_roundtrip_and_atomic_write(tmp_path):
     t = gs.load_results(tmp_path / "s").to_pydict()
     assert t["seed"] == [0, 1, 2] and t["t"] == [0.0, 1.0, 0.0]
     assert json.loads((tmp_path / "s" / "manifest.json").read_text())["seeds"] == [0, 1, 2]
-    # a leftover temporary file of a killed writer is ignored
-    (tmp_path / "s" / ".chunk-g0000-c00000.parquet.tmp-999").write_bytes(b"half")
+    # a leftover temporary file of a killed writer is ignored, and deleted on open
+    tmp = tmp_path / "s" / ".chunk-g0000-c00000.parquet.tmp-999-ab"
+    tmp.write_bytes(b"half")
     assert SweepStore.open(tmp_path / "s", m).done() == {(0, 0), (0, 1)}
+    assert not tmp.exists()
 
 
 def test_corrupt_or_mismatched_directory_is_refused(tmp_path):
@@ -149,8 +166,8 @@ def test_corrupt_or_mismatched_directory_is_refused(tmp_path):
     store.write(0, 0, _chunk(0, [0, 1]))
     with pytest.raises(ValueError, match=r"different sweep .*seeds"):
         SweepStore.open(tmp_path / "s", {**m, "seeds": [0, 1, 2, 3]})
-    with pytest.raises(ValueError, match=r"config"):
-        SweepStore.open(tmp_path / "s", {**m, "config": {"h": 9}})
+    with pytest.raises(ValueError, match=r"x64"):
+        SweepStore.open(tmp_path / "s", _manifest(x64=False))
     # a truncated chunk file
     f = tmp_path / "s" / chunk_name(0, 0)
     f.write_bytes(f.read_bytes()[:20])

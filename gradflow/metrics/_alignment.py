@@ -53,17 +53,20 @@ def unit(v: Array, axis: int = -1) -> Array: ...
 
 
 def unit(v, axis: int = -1):
-    """v / |v| along ``axis``, shape (*batch, d) kept (a zero vector stays zero: the norm is
-    floored at 1e-300).
+    """v / |v| along ``axis``, shape (*batch, d) kept (a zero vector stays zero). Scale-safe:
+    v is divided by max |v_i| before the norm, so any finite v works.
 
     The one unit-vector helper of gradflow. A NumPy array stays NumPy (float64 whatever
     JAX's x64 setting), anything else goes through ``jax.numpy``.
 
     >>> unit(jnp.array([3.0, 4.0]))     # [0.6, 0.8]
     """
-    if isinstance(v, np.ndarray):
-        return v / np.maximum(np.linalg.norm(v, axis=axis, keepdims=True), _TINY)
-    return v / jnp.maximum(jnp.linalg.norm(v, axis=axis, keepdims=True), _TINY)
+    xp = np if isinstance(v, np.ndarray) else jnp
+    # scale-safe: divide by max |v_i| first, so squaring neither overflows (|v| ~ 1e155)
+    # nor underflows (|v| ~ 1e-155); a zero vector stays zero
+    scale = xp.max(xp.abs(v), axis=axis, keepdims=True)
+    s = v / xp.where(scale > 0, scale, 1.0)
+    return s / xp.maximum(xp.linalg.norm(s, axis=axis, keepdims=True), _TINY)
 
 
 def _flat(data: Dataset) -> Array:

@@ -6,10 +6,11 @@ data, metrics, theory, figures and demo, or run a demo by name with :func:`run_d
 
 from ._registry import (
     DEMOS as DEMOS,
+    PROBLEMS as PROBLEMS,
     DemoResult as DemoResult,
     DemoSpec as DemoSpec,
     demo_help as demo_help,
     run_demo as run_demo,
 )
 
-__all__ = ["DEMOS", "DemoResult", "DemoSpec", "demo_help", "run_demo"]
+__all__ = ["DEMOS", "PROBLEMS", "DemoResult", "DemoSpec", "demo_help", "run_demo"]

@@ -55,6 +55,12 @@ DEMOS: dict[str, DemoSpec] = {
 }
 
 
+# `gradflow sweep NAME`: sweep problems (gradflow.sweep.Problem subclasses) by import path
+PROBLEMS: dict[str, str] = {
+    "alignment": "gradflow.papers.min_mallada_vidal:AlignmentProblem",
+}
+
+
 def demo_help() -> str:
     """One line per demo (name, description, rough runtime), for the CLI's help text."""
     return "; ".join(f"{name}: {s.description} ({s.runtime})" for name, s in DEMOS.items())

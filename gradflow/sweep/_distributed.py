@@ -1,22 +1,15 @@
-"""Many devices: shard_map over a Mesh of the local devices; many hosts via jax.distributed.
+"""Many devices of one computation: shard_map over a Mesh; many hosts via jax.distributed.
 
 One device runs a block of seeds (``lax.map`` on CPU, ``vmap`` on accelerators); the Mesh
-spreads the blocks over every local device. Nothing here is a scheduler: on several hosts
-each process calls :func:`initialize` (``jax.distributed.initialize``) and then runs the SAME
-``gradflow.sweep(...)`` call with the same ``out`` directory on a shared file system; the
-sweep gives process ``p`` of ``P`` every chunk whose global index is ``p`` mod ``P`` and
-each process writes its own chunk files (atomic renames), so the result directory is the
-union. Re-running any process resumes its share.
+spreads the blocks over every local device (strategy ``"shard_map"``). Nothing here is a
+scheduler: a sweep over several machines uses Ray (``executor="ray"``), which retries lost
+tasks and balances chunks of unequal cost. :func:`initialize` (``jax.distributed``) is only
+for ONE computation that must span the devices of several hosts (a global Mesh), e.g. a
+single very wide solve; independent runs never need it.
 
 Single-host multi-device is tested on CPU by faking devices BEFORE jax is imported::
 
     XLA_FLAGS=--xla_force_host_platform_device_count=4 python -c "import gradflow ..."
-
-Multi-host (e.g. 2 machines, one process each)::
-
-    import gradflow.sweep as gs
-    gs.initialize("10.0.0.1:1234", num_processes=2, process_id=RANK)  # before any jax work
-    gs.sweep(problem, grid, seeds, strategy="shard_map", out="/shared/run1")
 """
 
 from __future__ import annotations
@@ -68,8 +61,8 @@ def initialize(
     """Join a multi-host run: a thin wrapper over ``jax.distributed.initialize``.
 
     Call it once per process, before any other JAX call; on managed clusters (SLURM, TPU
-    pods) the arguments are found automatically and may be left out. Afterwards
-    ``gradflow.sweep(..., out=DIR)`` splits its chunks over the processes (see module doc).
+    pods) the arguments are found automatically and may be left out. For one computation
+    spanning hosts only (module doc); to spread a sweep over machines use ``executor="ray"``.
     """
     jax.distributed.initialize(
         coordinator_address=coordinator_address,
@@ -77,8 +70,3 @@ def initialize(
         process_id=process_id,
         **kwargs,
     )
-
-
-def process_share() -> tuple[int, int]:
-    """(process_index, process_count) of this process (0, 1 without jax.distributed)."""
-    return jax.process_index(), jax.process_count()

@@ -1,4 +1,4 @@
-"""sweep: one gradient-flow run written for ONE seed, mapped over seeds and grid points.
+"""The sweep kernel: one gradient-flow run written for ONE seed, mapped over a chunk of seeds.
 
 A *problem* is ``problem(params, key) -> (model, data, options)`` for one run: ``params`` is
 one grid point (a dict such as ``{"n": 30, "mu": 0.3}``), ``key`` a PRNG key made from the
@@ -25,8 +25,8 @@ Strategies:
     the slowest one's steps.
     ``"vmap"``: all runs of a chunk in lockstep. Right on GPU/TPU (wide parallel hardware).
     ``"shard_map"``: the chunk split over every local device (a Mesh), each device running
-    ``map`` (CPU) or ``vmap`` (accelerators); several hosts via
-    :func:`gradflow.sweep.initialize`.
+    ``map`` (CPU) or ``vmap`` (accelerators). Several machines: ``executor="ray"`` (chunks
+    as Ray tasks, see :func:`gradflow.sweep.sweep`).
     ``"loop"``: a Python loop of single compiled solves (the baseline of the benchmarks).
     ``"auto"``: ``shard_map`` when more than one local device, else ``map`` on CPU and
     ``vmap`` on GPU/TPU (measured: benchmarks/results/bench_sweep_*.json).
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -45,13 +46,14 @@ import jax.numpy as jnp
 import numpy as np
 import pyarrow as pa
 
+from .._validate import integer
 from ..flow import Status, solve_flow
 from ..losses import empirical_loss
 from . import _distributed as distributed
-from ._store import SweepStore, make_manifest
+from ._progress import compiled as report_compiled, tick
 
 STRATEGIES = ("auto", "map", "vmap", "shard_map", "loop")
-Problem = Callable[..., tuple[Any, Any, dict]]
+ProblemFn = Callable[..., tuple[Any, Any, dict]]
 _SOLVE_KEYS = ("loss", "reduction", "t1", "t0", "saveat", "fn", "stop", "config", "trainable")
 _STAT_KEYS = ("num_steps", "num_accepted", "num_rejected", "grad_evals")
 
@@ -63,6 +65,11 @@ def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]])
     if isinstance(grid, Mapping):
         if not grid:
             raise ValueError("grid must name at least one parameter, got {}")
+        # a 1-D NumPy/JAX array of values is a list of values
+        grid = {
+            k: (np.asarray(v).tolist() if getattr(v, "ndim", None) == 1 else v)
+            for k, v in grid.items()
+        }
         keys = list(grid)
         for k in keys:
             vals = grid[k]
@@ -87,10 +94,10 @@ def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]])
 def expand_seeds(seeds: int | Iterable[int]) -> list[int]:
     """``64`` -> ``[0, ..., 63]``; an iterable of distinct non-negative ints is kept in order."""
     if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ValueError(f"seeds must be >= 1, got {seeds}")
-        return list(range(int(seeds)))
-    out = [int(s) for s in seeds]  # pyright: ignore[reportGeneralTypeIssues]
+        return list(range(integer("seeds", seeds)))
+    if not isinstance(seeds, Iterable) or isinstance(seeds, str | bytes):
+        raise ValueError(f"seeds must be a count or a list of seeds, got {seeds!r}")
+    out = [integer("seed", s, 0) for s in seeds]
     if not out:
         raise ValueError("seeds must hold at least one seed")
     if len(set(out)) != len(out):
@@ -153,15 +160,52 @@ def _one_jit(model, data, solve_opts, row):
 
 @eqx.filter_jit
 def _batch(models, datas, solve_opts, row, strategy, mesh):
+    # map over the arrays only: a model's functions (eqx.nn.MLP's activation) stay static
+    dyn, static = eqx.partition(models, eqx.is_array)
+
     def fn(m, d):
-        return _one(m, d, solve_opts, row)
+        return _one(eqx.combine(m, static), d, solve_opts, row)
 
     if strategy == "vmap":
-        return jax.vmap(fn)(models, datas)
+        return jax.vmap(fn)(dyn, datas)
+    def fn_ticking(m, d):  # one progress tick per finished run (lax.map only: vmap unrolls)
+        out = fn(m, d)
+        jax.debug.callback(tick, out["status"])
+        return out
+
     if strategy == "map":
-        return jax.lax.map(lambda md: fn(*md), (models, datas))
+        return jax.lax.map(lambda md: fn_ticking(*md), (dyn, datas))
     inner = "map" if jax.default_backend() == "cpu" else "vmap"
-    return distributed.shard_runs(fn, mesh, inner=inner)(models, datas)
+    fn_dev = fn_ticking if inner == "map" else fn
+    return distributed.shard_runs(fn_dev, mesh, inner=inner)(dyn, datas)
+
+
+_KERNELS: OrderedDict[Any, Any] = OrderedDict()
+_MAX_KERNELS = 16
+
+
+def _compiled_batch(*args) -> tuple[Callable, float]:
+    """``_batch`` compiled ahead of time for these arguments' shapes (cached); the seconds the
+    compile took (0 on a cache hit), so progress and wall times can leave compilation out."""
+    dyn, static = eqx.partition(args, eqx.is_array)
+    leaves, treedef = jax.tree_util.tree_flatten(static)
+    shapes = tuple((x.shape, str(x.dtype)) for x in jax.tree_util.tree_leaves(dyn))
+    key = (treedef, tuple(leaves), shapes, bool(jax.config.read("jax_enable_x64")))
+    try:
+        hash(key)
+    except TypeError:  # an unhashable static leaf: let jit's own cache handle it
+        return _batch, 0.0
+    if key in _KERNELS:
+        _KERNELS.move_to_end(key)
+        return _KERNELS[key], 0.0
+    start = time.perf_counter()
+    compiled = _batch.lower(*args).compile()
+    _KERNELS[key] = compiled
+    if len(_KERNELS) > _MAX_KERNELS:
+        _KERNELS.popitem(last=False)
+    seconds = time.perf_counter() - start
+    report_compiled(seconds)
+    return compiled, seconds
 
 
 def resolve_strategy(strategy: str) -> str:
@@ -193,7 +237,7 @@ def _stack(trees: list) -> Any:
     return eqx.combine(stacked, static0)
 
 
-def _build(problem: Problem, params: dict, seeds: Sequence[int]):
+def _build(problem: ProblemFn, params: dict, seeds: Sequence[int]):
     models, datas, extras = [], [], []
     first = None
     for s in seeds:
@@ -208,7 +252,7 @@ def _build(problem: Problem, params: dict, seeds: Sequence[int]):
     return models, datas, extras, first[0], first[1]
 
 
-def run_one(problem: Problem, params: Mapping[str, Any], seed: int) -> dict[str, Any]:
+def run_one(problem: ProblemFn, params: Mapping[str, Any], seed: int) -> dict[str, Any]:
     """One run of a sweep, solved on its own (the reference every strategy must equal).
 
     Returns the same row (without grid values and wall time) as the sweep stores.
@@ -222,11 +266,18 @@ def run_one(problem: Problem, params: Mapping[str, Any], seed: int) -> dict[str,
     return res
 
 
-def _solve_chunk(problem, params, seeds, strategy, chunk_size, mesh) -> dict[str, np.ndarray]:
+def solve_chunk(
+    problem, params, seeds, strategy, chunk_size, mesh
+) -> tuple[dict[str, np.ndarray], float, float]:
+    """Solve one chunk of runs: ``(columns, run seconds, compile seconds)``."""
+    start = time.perf_counter()
+    compile_s = 0.0
     models, datas, extras, solve_opts, row = _build(problem, params, seeds)
     if strategy == "loop":
-        outs = [_one_jit(m, d, solve_opts, row) for m, d in zip(models, datas, strict=True)]
-        outs = jax.device_get(outs)
+        outs = []
+        for m, d in zip(models, datas, strict=True):
+            outs.append(jax.device_get(_one_jit(m, d, solve_opts, row)))
+            tick(1)
         cols = {k: np.stack([np.asarray(o[k]) for o in outs]) for k in outs[0]}
     else:
         size = chunk_size
@@ -236,14 +287,17 @@ def _solve_chunk(problem, params, seeds, strategy, chunk_size, mesh) -> dict[str
         pad = size - len(seeds)  # pad to a fixed batch so one compiled kernel serves all
         models = models + [models[-1]] * pad
         datas = datas + [datas[-1]] * pad
-        out = _batch(_stack(models), _stack(datas), solve_opts, row, strategy, mesh)
+        args = (_stack(models), _stack(datas), solve_opts, row, strategy, mesh)
+        kernel, compile_s = _compiled_batch(*args)
+        out = kernel(*args)
         cols = {k: np.asarray(v)[: len(seeds)] for k, v in jax.device_get(out).items()}
     for k in extras[0]:
         cols[k] = np.asarray([float(e[k]) for e in extras])
-    return cols
+    return cols, time.perf_counter() - start - compile_s, compile_s
 
 
-def _table(grid_index, params, seeds, cols, wall) -> pa.Table:
+def make_table(grid_index, params, seeds, cols, wall) -> pa.Table:
+    """The rows of one chunk: grid index and values, seed, the kernel's columns, wall time."""
     n = len(seeds)
     data: dict[str, Any] = {"grid_index": np.full(n, grid_index, dtype=np.int64)}
     for k, v in params.items():
@@ -256,108 +310,3 @@ def _table(grid_index, params, seeds, cols, wall) -> pa.Table:
     data["status_name"] = [Status(int(c)).name.lower() for c in cols["status"]]
     data["wall_s"] = np.full(n, wall / n)
     return pa.table(data)
-
-
-# --------------------------------------------------------------------------- the sweep
-def _default_name(problem) -> str:
-    return getattr(problem, "sweep_name", None) or getattr(
-        problem, "__qualname__", type(problem).__name__
-    )
-
-
-def _default_config(problem) -> dict:
-    cfg = getattr(problem, "config", None)
-    return dict(cfg()) if callable(cfg) else {}  # pyright: ignore[reportCallIssue,reportArgumentType]
-
-
-def sweep(
-    problem: Problem,
-    grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
-    seeds: int | Iterable[int],
-    *,
-    strategy: str = "auto",
-    out: str | None = None,
-    chunk_size: int | None = None,
-    progress: bool = True,
-    name: str | None = None,
-    config: Mapping[str, Any] | None = None,
-) -> pa.Table:
-    """Run ``problem`` for every grid point and seed; one row per run (a ``pyarrow.Table``).
-
-    Args:
-        problem: ``problem(params, key) -> (model, data, options)`` for ONE run (module doc).
-        grid: dict of value lists (their product) or a list of parameter dicts.
-        seeds: a count (``range(seeds)``) or a list of seeds; the key is ``jax.random.key(seed)``.
-        strategy: "auto", "map", "vmap", "shard_map" or "loop" (module doc).
-        out: a directory to store rows in as chunks finish (resumes when rerun; see
-            :class:`gradflow.sweep.SweepStore`); ``None`` keeps everything in memory.
-        chunk_size: runs solved (and stored) together; default 32 (CPU) / 1024 (GPU/TPU).
-        progress: a tqdm bar (runs done, runs/s, ETA).
-        name, config: what identifies the sweep in ``out``'s manifest (default: the
-            problem's ``sweep_name`` or qualified name, and its ``config()`` or ``{}``); a
-            rerun with another identity is refused.
-
-    Times in rows are on the clock of the problem's ``reduction`` (mean unless it says sum).
-
-    >>> table = sweep(problem, {"n": [10, 30], "mu": [0.3]}, 8, strategy="map")
-    """
-    points = expand_grid(grid)
-    seed_list = expand_seeds(seeds)
-    strategy = resolve_strategy(strategy)
-    if chunk_size is None:
-        chunk_size = 32 if jax.default_backend() == "cpu" else 1024
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    chunk_size = min(chunk_size, len(seed_list))
-    mesh = distributed.local_mesh() if strategy == "shard_map" else None
-    chunks = [
-        (g, c, seed_list[c * chunk_size : (c + 1) * chunk_size])
-        for g in range(len(points))
-        for c in range(-(-len(seed_list) // chunk_size))
-    ]
-    proc, nproc = distributed.process_share()
-    chunks = [ch for i, ch in enumerate(chunks) if i % nproc == proc]
-
-    store = None
-    done: set[tuple[int, int]] = set()
-    if out is not None:
-        manifest = make_manifest(
-            name=name or _default_name(problem),
-            grid=points,
-            seeds=seed_list,
-            chunk_size=chunk_size,
-            config=dict(config if config is not None else _default_config(problem)),
-        )
-        store = SweepStore.open(out, manifest)
-        done = store.done()
-    todo = [ch for ch in chunks if (ch[0], ch[1]) not in done]
-    tables: list[pa.Table] = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm  # noqa: PLC0415 - only when asked
-
-        total = sum(len(ch[2]) for ch in chunks)
-        bar = tqdm(
-            total=total,
-            initial=total - sum(len(ch[2]) for ch in todo),
-            unit="run",
-            desc="sweep",
-            smoothing=0.1,
-        )
-    try:
-        for g, c, chunk_seeds in todo:
-            start = time.perf_counter()
-            cols = _solve_chunk(problem, points[g], chunk_seeds, strategy, chunk_size, mesh)
-            table = _table(g, points[g], chunk_seeds, cols, time.perf_counter() - start)
-            if store is not None:
-                store.write(g, c, table)
-            else:
-                tables.append(table)
-            if bar is not None:
-                bar.update(len(chunk_seeds))
-    finally:
-        if bar is not None:
-            bar.close()
-    if store is not None:
-        return store.load()
-    return pa.concat_tables(tables) if tables else pa.table({})

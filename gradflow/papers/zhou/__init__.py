@@ -9,7 +9,6 @@ from ._demo import (
 )
 from ._figures import cos_to_prediction as cos_to_prediction, cosine_strip as cosine_strip
 from ._metrics import (
-    LOSS_SLOPE_AT_ZERO as LOSS_SLOPE_AT_ZERO,
     CondensationSummary as CondensationSummary,
     condensation_index as condensation_index,
     cos_to_direction as cos_to_direction,
@@ -25,7 +24,6 @@ from ._metrics import (
 
 __all__ = [
     "EPSILONS",
-    "LOSS_SLOPE_AT_ZERO",
     "CondensationSummary",
     "bump_data",
     "condensation_index",

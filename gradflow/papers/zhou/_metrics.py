@@ -34,11 +34,11 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ...data import Dataset
+from ...losses import AbstractLoss, as_loss
 from ...metrics import unit as _unit
 from ...models import CNN_ACTIVATIONS, check_activation, patches, slope_at_zero
 
 Size = int | tuple[int, ...]
-LOSS_SLOPE_AT_ZERO = {"exp": 1.0, "logistic": 0.5, "square": 1.0}
 
 
 def data_matrix(
@@ -95,16 +95,19 @@ def predicted_direction(
 
 
 def early_time(
-    z: Float[Array, "p Q"], eps: float, activation: str = "tanh", loss: str = "exp"
+    z: Float[Array, "p Q"], eps: float, activation: str = "tanh", loss: str | AbstractLoss = "exp"
 ) -> float:
-    """t_early = log(1/eps) / (c s_1), c = sigma'(0) |l'(0)|, on the MEAN-loss clock."""
+    """t_early = log(1/eps) / (c s_1), c = sigma'(0) |l'(0)|, on the MEAN-loss clock.
+
+    ``loss``: a loss object or name; only its slope at zero, ``loss.slope_at_zero()``
+    (exp 1, logistic 1/2, square 1), enters.
+    """
     slope = slope_at_zero(check_activation(activation, CNN_ACTIVATIONS))
     if slope is None:
         raise ValueError(f"activation {activation!r} has no slope at 0 (not multiplicity one)")
-    if loss not in LOSS_SLOPE_AT_ZERO:
-        raise ValueError(f"loss must be one of {sorted(LOSS_SLOPE_AT_ZERO)}, got {loss!r}")
+    loss_slope = as_loss(loss).slope_at_zero()
     s1 = float(np.linalg.svd(np.asarray(z), compute_uv=False)[0])
-    return float(np.log(1.0 / eps) / (slope * LOSS_SLOPE_AT_ZERO[loss] * s1))
+    return float(np.log(1.0 / eps) / (slope * loss_slope * s1))
 
 
 def kernel_cosines(w: Float[Array, "*T K p"]) -> Float[Array, "*T K K"]:
