@@ -9,7 +9,7 @@ init eps, d, h; MEAN exponential loss; kink-aware solves), giving
 - t_align: the EXACT cos >= 1 - delta time (root-found event); no theorem bounds it;
 - t1 (and t2, eps_ok, log eps_max) of Theorem 1 for the run's data and init.
 
-Every run violates eq. (28) (log eps_max ~ -1e4 .. -1e10 < log of the smallest float), so
+Every run violates eq. (28) (log eps_max < -744, the log of the smallest float64), so
 "t_cone <= t1" tests the bound as a conjecture outside its hypothesis.
 
 Writes under ``--out`` (default benchmarks/results/min_scale): ``store/`` (the sweep's
