@@ -17,8 +17,8 @@ and logged), and
    Also the losses at ``loss_times`` and the final stable rank.
 3. the constants of Theorem 1 for this data and init (:func:`min_bounds`): t1, t2 (eq. 39),
    the start of the cos >= 1/4 window of D.2's proof, and eq. (28)'s verdict: ``eps_ok`` is
-   False and ``log_eps_max`` ~ -1e4 .. -1e10 in every run, i.e. EVERY RUN LIES OUTSIDE THE
-   THEOREM'S HYPOTHESIS; comparing t_cone with t1 tests the bound as a conjecture there.
+   False and ``log_eps_max`` < -744 (below any float) in every run, i.e. EVERY RUN LIES
+   OUTSIDE THE THEOREM'S HYPOTHESIS; comparing t_cone with t1 tests the bound as a conjecture there.
 
 With ``interpolated=True`` (and ``t_end``), solve 2 also gives the times read from its
 ``n_saves`` log-spaced saves (:func:`gradflow.metrics.alignment_time`, linear interpolation:
@@ -37,7 +37,7 @@ Row columns (times on the clock their name says; t_sum = t_mean / n):
     bound_t1_mean, bound_t1_sum      Theorem 1's t1 (cone membership)
     bound_t2_mean, bound_t2_sum      eq. (39): t2 = max(t2_+, t2_-)
     cos_start_mean, cos_start_sum    max over classes of t1 + 6/(sqrt(mu) n_+- X_min)
-    eps_ok, log_eps_max, eps_representable   eq. (28) (factor 8): 0, ~-1e4.., 0 in practice
+    eps_ok, log_eps_max, eps_representable   eq. (28) (factor 8): 0, < -744, 0 in practice
     mu_exact, x_min, x_max, n_plus, zeta, xi   data / theorem constants
     status (+ status_name), num_steps, ..., grad_evals, num_switches   of solve 1
     status_end, grad_evals_end       of solve 2
