@@ -12,9 +12,9 @@ Subpackages: ``gradflow.models``, ``gradflow.data``, ``gradflow.metrics`` (impor
 """
 
 import importlib
-import importlib.metadata as _metadata
 
 from . import data as data, losses as losses, metrics as metrics, models as models
+from ._version import __version__ as __version__
 from .data import Dataset as Dataset
 from .flow import (
     AbstractStop as AbstractStop,
@@ -32,11 +32,6 @@ from .flow import (
 )
 from .losses import empirical_loss as empirical_loss
 from .metrics import Aligned as Aligned, aligned as aligned
-
-try:
-    __version__ = _metadata.version("gradflow")
-except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "AbstractStop",

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "gradflow"
 LAYERS = ("losses", "models", "data", "flow", "metrics", "sweep", "papers", "cli")
-BASE = {"_validate", "_plotting", "__init__"}
+BASE = {"_validate", "_plotting", "_version", "__init__"}
 
 # Imports of private modules allowed outside the package (none).
 ALLOWED_PRIVATE: set[str] = set()

@@ -333,9 +333,12 @@ runner = CliRunner()
 ))
 def test_cli_sweep_refuses_non_integer_n(value, tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep")
-    res = runner.invoke(app, ["sweep", "--n", str(value), "--out", str(out / "s")])
+    res = runner.invoke(
+        app, ["sweep", "alignment", "--grid", f"n={value}", "--grid", "mu=0.3",
+              "--out", str(out / "s")]
+    )
     assert res.exit_code == 2, res.output
-    assert "--n" in res.output
+    assert "n" in res.output
     assert not (out / "s").exists()
 
 
@@ -343,7 +346,10 @@ def test_cli_plot_on_a_store_without_chunks(tmp_path):
     from gradflow.sweep import SweepStore, make_manifest
 
     grid = [{"n": 10, "mu": 0.3, "family": "cone"}]
-    manifest = make_manifest(name="alignment", grid=grid, seeds=[0], chunk_size=1, config={})
+    manifest = make_manifest(
+        problem_fingerprint="0" * 16, grid=grid, seeds=[0], chunk_size=1, x64=True,
+        gradflow_version="test", problem_ref="gradflow.papers.min_mallada_vidal:AlignmentProblem",
+    )
     SweepStore.open(tmp_path / "s", manifest)
     res = runner.invoke(app, ["plot", str(tmp_path / "s")])
     assert res.exit_code == 2

@@ -24,7 +24,7 @@ from typing import Any
 import jax
 import pyarrow as pa
 
-from .. import __version__
+from .._version import __version__
 from . import _distributed as distributed
 from ._fingerprint import fingerprint
 from ._problem import object_ref

@@ -51,6 +51,7 @@ from typing import Any, ClassVar
 import jax.numpy as jnp
 import numpy as np
 
+from ..._validate import integer
 from ...flow import FlowConfig, solve_flow
 from ...losses import LOSSES, empirical_loss
 from ...metrics import aligned, alignment_time, cone_entry_times, stable_rank, zeno_violations
@@ -178,7 +179,7 @@ class AlignmentProblem(Problem):
     def __call__(self, params: dict, key) -> tuple[TwoLayerReLU, Any, dict]:
         import jax  # noqa: PLC0415
 
-        n, mu = int(params["n"]), float(params["mu"])
+        n, mu = integer("n", params["n"], minimum=2), float(params["mu"])
         family = str(params.get("family", self.family))
         k_data, k_model = jax.random.split(key)
         data, mu_exact = family_data(family, n, self.d, mu, key=k_data)
