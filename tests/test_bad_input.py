@@ -146,7 +146,7 @@ CASES = [
     ("bounds-h-float", lambda: min_bounds(DATA, 4.0, 1e-3), "h"),  # pyright: ignore
     ("bounds-eps-neg", lambda: min_bounds(DATA, 4, -1e-3), "eps"),
     ("bounds-eps-vs-model", lambda: min_bounds(DATA, 4, 1.0, model=MODEL), "eps"),
-    ("bounds-h-vs-model", lambda: min_bounds(DATA, 5, 1e-3, model=MODEL), "h"),
+    ("bounds-h-vs-model", lambda: min_bounds(DATA, 5, 1e-3, model=MODEL), "(h, d)"),
     # sweep argument parsing
     ("seeds-float", lambda: expand_seeds([0, 1.5]), "seed"),
     ("seeds-0", lambda: expand_seeds(0), "seeds"),

@@ -287,9 +287,8 @@ def min_bounds(
         delta = open_unit("delta", delta, " (cos-alignment tolerance: cos >= 1 - delta)")
     if model is not None and hasattr(model, "w"):
         w_model = np.asarray(model.w, dtype=float)
-        if w_model.shape[0] != h:
-            raise ValueError(f"h = {h} does not match the model's {w_model.shape[0]} neurons")
-        row = float(np.sqrt(np.mean(w_model.reshape(h, -1) ** 2) * w_model[0].size))
+        w_rows = w_model.reshape(w_model.shape[0], -1)
+        row = float(np.sqrt(np.mean(w_rows**2) * w_rows.shape[1]))
         if not 1e-2 <= row / eps <= 1e2:
             raise ValueError(
                 f"eps = {eps:g} does not match the model: its rows have RMS norm {row:.3g} "
