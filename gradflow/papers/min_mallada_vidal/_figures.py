@@ -147,8 +147,8 @@ def _cols(source, clock: str = "mean", time_col: str = "t_cone") -> dict[str, np
     need = ["n", "mu", f"{time_col}_{clock}", f"bound_t1_{clock}"]
     missing = [k for k in need if k not in cols]
     if missing:
-        if where and not cols:
-            raise ValueError(f"{where} holds no finished runs yet (no chunk files)")
+        if not cols or not any(len(v) for v in cols.values()):
+            raise ValueError(f"{where or 'the results'} holds no finished runs yet (no chunks)")
         raise ValueError(f"source {where or 'table'} lacks the columns {missing}")
     if not len(cols["n"]):
         raise ValueError(f"source {where or 'table'} holds no runs")
