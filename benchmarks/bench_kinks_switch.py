@@ -29,6 +29,7 @@ def main():
     ap.add_argument("--tag", default="now")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--methods", default="kinks,bare", help="comma-separated subset")
+    ap.add_argument("--rtols", default="", help="comma-separated rtols (default: the ladders)")
     args = ap.parse_args()
     data, _ = make_data(jax.random.key(0))
     keys = jax.random.split(jax.random.key(1), args.seeds)
@@ -38,7 +39,8 @@ def main():
     for method, kinks in (("kinks", "track"), ("bare", "off")):
         if method not in args.methods.split(","):
             continue
-        for rtol in RTOLS[method]:
+        ladder = [float(r) for r in args.rtols.split(",")] if args.rtols else RTOLS[method]
+        for rtol in ladder:
             o, w = timed(gf_runner(data, kinks, rtol), keys)
             r = row(method, rtol, o, w, ref, args.seeds)
             rows.append(r)
