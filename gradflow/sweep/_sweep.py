@@ -24,7 +24,6 @@ from typing import Any
 import jax
 import pyarrow as pa
 
-from .. import __version__
 from . import _distributed as distributed
 from ._fingerprint import fingerprint
 from ._problem import object_ref
@@ -65,6 +64,16 @@ def _check_problem(problem: ProblemFn, points: list[dict], seed: int) -> None:
         out = problem(dict(p), key_of(seed))
         if not (isinstance(out, tuple) and len(out) == 3 and isinstance(out[2], Mapping)):
             raise ValueError("problem(params, key) must return (model, data, options: dict)")
+
+
+def _version() -> str:
+    """gradflow's installed version (part of a sweep's identity)."""
+    from importlib import metadata  # noqa: PLC0415
+
+    try:
+        return metadata.version("gradflow")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 def _config_of(problem: Any) -> dict:
@@ -129,7 +138,7 @@ def sweep(
             seeds=seed_list,
             chunk_size=chunk_size,
             x64=bool(jax.config.read("jax_enable_x64")),
-            gradflow_version=__version__,
+            gradflow_version=_version(),
             config=_config_of(problem),
         )
         store = SweepStore.open(out, manifest)
