@@ -173,6 +173,14 @@ def _print_status(directory: Path) -> None:
         typer.echo(f"missing: {shown}" + (f" (+{more} more)" if more > 0 else ""))
 
 
+def _status_counts(names) -> str:
+    """``"62 success, 2 nonfinite"``: every status name and how often it occurred."""
+    import numpy as np  # noqa: PLC0415
+
+    values, counts = np.unique(np.asarray(names, dtype=str), return_counts=True)
+    return ", ".join(f"{c} {v}" for v, c in zip(values, counts, strict=True))
+
+
 @app.command("sweep")
 def sweep_command(
     problem: str = typer.Argument(
@@ -244,6 +252,7 @@ def sweep_command(
     typer.echo(f"rows in {out}")
     status_names = np.asarray(table.column("status_name").to_pylist())
     bad = int(np.sum(~np.isin(status_names, ["success", "event"])))
+    typer.echo(f"status: {_status_counts(status_names)}")
     if bad:
         typer.echo(f"WARNING: {bad} solve(s) failed (see status_name).", err=True)
         raise typer.Exit(EXIT_FAILED_SOLVES)

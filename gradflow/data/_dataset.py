@@ -21,9 +21,10 @@ class Dataset(eqx.Module):
     Targets may have any shape per example: a scalar (labels +-1 for the margin losses, or a
     regression target), a vector (a vector-valued regression), or an integer class id
     (``CrossEntropy``; integer targets stay integers, float targets are cast to the default
-    float dtype). Validation (when the arrays are concrete, i.e. outside jit/vmap): same n,
-    n >= 1, all entries finite. Binary labels are checked by :meth:`check_binary`, which the
-    margin losses and the alignment metrics call.
+    float dtype). Validation (when the arrays are concrete, i.e. outside jit/vmap): real
+    (complex refused), rectangular, same n, n >= 1, d >= 1, all entries finite after the cast
+    to the default float dtype (1e300 is refused in float32 mode). Binary labels are
+    checked by :meth:`check_binary`, which the margin losses and the alignment metrics call.
 
     >>> data = Dataset(jnp.eye(2), jnp.array([1.0, -1.0]))
     """
@@ -33,12 +34,15 @@ class Dataset(eqx.Module):
 
     def __init__(self, x, y):
         if _is_concrete(x) and _is_concrete(y):
-            xa = finite_array("x", x)
+            dtype = jnp.result_type(float)
+            xa = finite_array("x", x, dtype=dtype)
             ya = finite_array("y", y)
             if ya.ndim < 1:
                 raise ValueError(f"y must have shape (n, ...) with n targets, got {ya.shape}")
             if xa.ndim < 2:
                 raise ValueError(f"x must have shape (n, ...) with n examples, got {xa.shape}")
+            if 0 in xa.shape[1:]:
+                raise ValueError(f"x has an empty example dimension (d = 0), shape {xa.shape}")
             if xa.shape[0] != ya.shape[0]:
                 raise ValueError(
                     f"x and y must have the same number of examples, got x {xa.shape} "
@@ -46,9 +50,12 @@ class Dataset(eqx.Module):
                 )
             if xa.shape[0] == 0:
                 raise ValueError("the data set is empty (n = 0)")
-            dtype = jnp.result_type(float)
-            x = jnp.asarray(xa, dtype=dtype)
             is_int = np.issubdtype(ya.dtype, np.integer) or ya.dtype == bool
+            if is_int and ya.size and (ya.min() < -(2**31) or ya.max() >= 2**31):
+                raise ValueError("y holds integer labels outside the int32 range")
+            if not is_int:
+                ya = finite_array("y", ya, dtype=dtype)
+            x = jnp.asarray(xa)
             y = jnp.asarray(ya, dtype=jnp.int32 if is_int else dtype)
         self.x = x
         self.y = y

@@ -17,6 +17,7 @@ Nothing is downloaded: sklearn's digits ship with scikit-learn (imported lazily)
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 from pathlib import Path
@@ -74,7 +75,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"truncated IDX header in {str(p)!r}")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = _IDX_DTYPES[type_byte]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: no int64 overflow
     got = len(raw) - header
     if got != expected:
         what = "truncated" if got < expected else "has trailing bytes"

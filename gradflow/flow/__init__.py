@@ -10,6 +10,7 @@ from ._gd import gd as gd
 from ._kinks import (
     AUTO_RTOL as AUTO_RTOL,
     SwitchLog as SwitchLog,
+    kink_decision as kink_decision,
     supports_kinks as supports_kinks,
     wants_kinks as wants_kinks,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "SwitchLog",
     "Trajectory",
     "gd",
+    "kink_decision",
     "log_times",
     "loss_below",
     "solve_flow",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array
+
+from .._validate import integer, one_of, open_unit, positive
 
 
 def rms(tree) -> Array:
@@ -28,6 +31,21 @@ SOLVERS = {
     "kvaerno5": (diffrax.Kvaerno5, 7),
 }
 KINK_MODES = ("off", "track", "auto")
+
+
+def _as_py(value: Any) -> Any:
+    """NumPy / 0-d JAX numbers become Python numbers (the config is static and hashed);
+    anything else is left for ``__check_init__`` to judge."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, jax.Array) and value.shape == () and not isinstance(
+        value, jax.core.Tracer  # pyright: ignore[reportAttributeAccessIssue]
+    ):
+        kind = value.dtype.kind
+        return int(value) if kind in "iu" else float(value) if kind == "f" else value
+    return value
 
 
 class FlowConfig(eqx.Module):
@@ -55,32 +73,28 @@ class FlowConfig(eqx.Module):
     """
 
     solver: str = "dopri5"
-    rtol: float = 1e-6
-    atol: float | None = None
-    atol_factor: float = 1e-2
-    max_steps: int = 2**20
-    dt0: float | None = None
+    rtol: float = eqx.field(default=1e-6, converter=_as_py)
+    atol: float | None = eqx.field(default=None, converter=_as_py)
+    atol_factor: float = eqx.field(default=1e-2, converter=_as_py)
+    max_steps: int = eqx.field(default=2**20, converter=_as_py)
+    dt0: float | None = eqx.field(default=None, converter=_as_py)
     progress: bool = False
     kinks: str = "off"
-    max_events: int = 8192
+    max_events: int = eqx.field(default=8192, converter=_as_py)
 
     def __check_init__(self):
-        if self.solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {self.solver!r}")
-        for name in ("rtol", "atol_factor"):
-            val = getattr(self, name)
-            if not (isinstance(val, int | float) and math.isfinite(val) and val > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {val!r}")
-        if self.atol is not None and not (math.isfinite(self.atol) and self.atol > 0):
-            raise ValueError(f"atol must be None or a finite number > 0, got {self.atol!r}")
-        if not (isinstance(self.max_steps, int) and self.max_steps >= 1):
-            raise ValueError(f"max_steps must be a positive integer, got {self.max_steps!r}")
-        if self.dt0 is not None and not (self.dt0 > 0):
-            raise ValueError(f"dt0 must be None or > 0, got {self.dt0!r}")
-        if not (isinstance(self.max_events, int) and self.max_events >= 1):
-            raise ValueError(f"max_events must be a positive integer, got {self.max_events!r}")
-        if self.kinks not in KINK_MODES:
-            raise ValueError(f"kinks must be one of {KINK_MODES}, got {self.kinks!r}")
+        one_of("solver", self.solver, tuple(sorted(SOLVERS)))
+        open_unit("rtol", self.rtol, " (a relative tolerance)")
+        positive("atol_factor", self.atol_factor)
+        if self.atol is not None:
+            positive("atol", self.atol)
+        integer("max_steps", self.max_steps)
+        if self.dt0 is not None:
+            positive("dt0", self.dt0)
+        if not isinstance(self.progress, bool | np.bool_):
+            raise ValueError(f"progress must be True or False, got {self.progress!r}")
+        integer("max_events", self.max_events)
+        one_of("kinks", self.kinks, KINK_MODES)
         if self.kinks == "track" and self.solver == "kvaerno5":
             raise ValueError(
                 "kinks='track' needs an explicit solver (dopri5, tsit5, bosh3, dopri8); "

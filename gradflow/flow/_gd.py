@@ -13,9 +13,10 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from .._validate import positive
+from .._validate import finite_array, integer, positive
 from ..data import Dataset
 from ..losses import AbstractLoss
 from ._problem import loss_fn, split, validate_problem
@@ -91,16 +92,26 @@ def gd(
 
     >>> traj = gd(model, data, eta=2e-3, steps=21_000)   # flow time 42
     """
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    if not isinstance(saves, int) or saves < 1:
-        raise ValueError(f"saves must be a positive integer, got {saves!r}")
+    steps = integer("steps", steps)
+    saves = integer("saves", saves)
+    if not callable(optimizer):
+        raise ValueError(f"optimizer must be an optax factory, got {type(optimizer).__name__}")
+    if fn is not None and not callable(fn):
+        raise ValueError(f"fn must be a function fn(t, model) -> pytree, got {type(fn).__name__}")
     loss_obj = validate_problem(model, data, loss, reduction)
     saves = min(saves, steps)
     every = -(-steps // saves)
     total = every * saves
     if callable(eta):
-        lrs = jnp.asarray([eta(k) for k in range(total)], dtype=float)
+        lrs_np = finite_array(
+            "eta", [eta(k) for k in range(total)], dtype=jnp.result_type(float)
+        )
+        if np.any(lrs_np <= 0):
+            k = int(np.argmax(lrs_np <= 0))
+            raise ValueError(
+                f"eta schedule must be > 0 at every step, got eta({k}) = {lrs_np[k]:g}"
+            )
+        lrs = jnp.asarray(lrs_np)
     else:
         eta = positive("eta", eta)
         lrs = jnp.full((total,), eta)

@@ -6,19 +6,21 @@ pattern M (n, h) is held FIXED within a segment (relu(z) -> M * z, a smooth fiel
 adaptive Runge-Kutta solver (diffrax's stepper, our own step loop) integrates the segment at
 full order, and a real-valued event c_ij = s_ij z_ij + o_ij (s_ij = +1 on, -1 off; o_ij a tiny
 re-arming offset of entries that sat at zero at the segment start) stops it where a
-pre-activation changes sign. The crossing time is root-found by bisection on the solver's dense
-interpolant of z (to ~machine precision), the pattern is updated and integration continues, all
+pre-activation changes sign. The crossing time is root-found on the solver's dense interpolant
+of z (to ~machine precision), the pattern is updated and integration continues, all
 in ONE compiled ``lax.while_loop`` (jit- and vmap-able; different seeds switch at different
 times).
 
-Model protocol (a model with ReLU kinks implements both):
-    ``preactivations(x) -> (h,)``: the pre-activations of one example, LINEAR in the trainable
-        parameters (true for a first layer, w . x, or conv filters on patches, filter . patch;
-        a CNN flattens its (K, P) array, so "neuron" j is then a (filter, patch) pair);
-    ``masked_call(x, mask) -> scalar``: the output with relu(z) replaced by mask * z
-        (leaky relu: where(mask, z, slope * z));
-    optional ``has_kinks`` (default True): False makes the model count as smooth (a CNN with
-        tanh / x*sigmoid): "track" then raises ValueError and "auto" solves bare.
+Model protocol: the model subclasses :class:`gradflow.models.AbstractKinkModel` (an abstract
+class, see there): ``preactivations(x) -> (k,)`` of all k kinked units, ``masked_call(x, mask)``
+with the pattern frozen, and, for units past the first layer, ``masked_preactivations(x, mask)``
+and ``kink_degree`` (the degree of z in the parameters for a fixed mask: 1 for a first layer or
+conv filters, l for the l-th hidden layer of an MLP). A "neuron" j of the event log is the flat
+unit index of ``preactivations`` (a (filter, patch) pair for a CNN, (layer, unit) for an MLP).
+Along one step the solver's dense interpolant is a polynomial of degree p in theta (Dopri5 and
+Tsit5: 4, Bosh3: 3, Dopri8: 7), so z is a polynomial of degree ``kink_degree * p``: sampled at
+that many + 1 Chebyshev points it is known exactly, and its first sign change is root-found by
+safeguarded Newton on that polynomial (Chebyshev basis, Clenshaw), every entry at once.
 
 Ties and degenerate contacts: at a stop, every entry with c_ij below a tolerance (1e-12 of the
 neuron's largest |z|) is "at zero"; its new side is the sign of dz_ij/dt under the field that
@@ -45,19 +47,43 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from ..losses import per_example, reduce
+from ..models import AbstractKinkModel
 from ._problem import loss_fn
-from ._trajectory import Status, Trajectory, all_finite as _all_finite, build_trajectory, make_stats
+from ._trajectory import (
+    TINY_STEP,
+    Status,
+    Trajectory,
+    all_finite as _all_finite,
+    build_trajectory,
+    collapse_status,
+    make_stats,
+)
 
 AUTO_RTOL = 3e-5
 _ZREL = 1e-12  # "at zero": |z_ij| below this fraction of max_i |z_ij| (per neuron), float64;
 # at least 100 machine epsilons of the dtype (1.2e-5 in float32), the rounding level of w . x
 _BISECT = 64  # bisection iterations of the stop-condition root (resolution 2^-64 of a step)
-_NEWTON = 10  # safeguarded Newton iterations per crossed entry on the interpolant of z
+_NEWTON = 12  # safeguarded Newton iterations per crossed entry on the interpolant of z
 _RUNNING = -1
-_DEGREE = 7  # highest degree of a supported solver's dense interpolant in theta (Dopri8)
-_NODES_NP = 0.5 - 0.5 * np.cos(np.pi * np.arange(_DEGREE + 1) / _DEGREE)  # 0 ... 1
-_NODES = jnp.asarray(_NODES_NP)
-_VINV = jnp.asarray(np.linalg.inv(np.vander(_NODES_NP, _DEGREE + 1, increasing=True)))
+# degree in theta of each solver's dense interpolant (diffrax 0.7); 7 for any other solver
+_INTERP_DEGREE = {"dopri5": 4, "tsit5": 4, "bosh3": 3, "dopri8": 7}
+
+
+def _chebyshev(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Chebyshev-Lobatto nodes theta_k in [0, 1] (k = 0..m, theta_0 = 0, theta_m = 1) and the
+    matrix mapping values at them to Chebyshev coefficients in s = 2 theta - 1."""
+    s = -np.cos(np.pi * np.arange(m + 1) / m)
+    vander = np.cos(np.arange(m + 1)[None, :] * np.arccos(np.clip(s, -1, 1))[:, None])
+    return 0.5 * (s + 1.0), np.linalg.inv(vander)
+
+
+def _clenshaw(coef, th):
+    """sum_j coef[j] T_j(2 theta - 1), every entry at its own theta (coef: (m+1, ...))."""
+    s = 2.0 * th - 1.0
+    b1, b2 = jnp.zeros_like(th), jnp.zeros_like(th)
+    for j in range(coef.shape[0] - 1, 0, -1):
+        b1, b2 = coef[j] + 2.0 * s * b1 - b2, b1
+    return coef[0] + s * b1 - b2
 
 
 class SwitchLog(eqx.Module):
@@ -65,10 +91,11 @@ class SwitchLog(eqx.Module):
 
     Fields (E = ``FlowConfig.max_events``; rows past ``count`` are padding, t = inf):
         t: (E,) switch times on the loss clock of the trajectory.
-        neuron: (E,) index j. sample: (E,) index i.
-        direction: (E,) +1 when z_ij = w_j . x_i became > 0 (switch on), -1 when it turned off.
+        neuron: (E,) unit index j (flat index of ``preactivations``). sample: (E,) index i.
+        direction: (E,) +1 when z_ij (unit j, sample i) became > 0 (switch on), -1 when it
+            turned off.
         count: number of switches that occurred (> E only when the cap stopped the solve).
-        initial: (n, h) activation pattern at t0 (``initial[i, j]``: neuron j on for sample i).
+        initial: (n, k) activation pattern at t0 (``initial[i, j]``: unit j on for sample i).
     """
 
     t: Float[Array, " E"]
@@ -76,44 +103,49 @@ class SwitchLog(eqx.Module):
     sample: Int[Array, " E"]
     direction: Int[Array, " E"]
     count: Int[Array, ""]
-    initial: Bool[Array, "n h"]
+    initial: Bool[Array, "n k"]
 
 
 def supports_kinks(model: Any) -> bool:
-    """True when ``model`` implements the kink protocol (preactivations + masked_call).
+    """True when ``model`` declares kinked units: it subclasses
+    :class:`gradflow.models.AbstractKinkModel` and its setting has kinks (``has_kinks``;
+    ``TwoLayerCNN`` with tanh does not)."""
+    return isinstance(model, AbstractKinkModel) and bool(model.has_kinks)
 
-    A model whose kinks depend on a setting (``TwoLayerCNN``: relu yes, tanh no) also says
-    ``has_kinks``; models without that attribute count as kinked when they have the methods.
+
+def kink_decision(config: Any, model: Any) -> tuple[bool, str]:
+    """Whether ``solve_flow`` uses the kink-aware mode for this config and model, and why
+    (the reason is recorded in ``Trajectory.mode_reason``).
+
+    Raises ``ValueError`` (naming the model) for ``kinks="track"`` on a model without
+    declared kinks.
     """
-    return (
-        callable(getattr(model, "preactivations", None))
-        and callable(getattr(model, "masked_call", None))
-        and bool(getattr(model, "has_kinks", True))
-    )
+    name = type(model).__name__
+    if config.kinks == "off":
+        return False, "kinks='off'"
+    if config.kinks == "track":
+        if not supports_kinks(model):
+            if isinstance(model, AbstractKinkModel):
+                why = f"{name} with activation {getattr(model, 'activation', '?')!r} is smooth"
+                raise ValueError(f"kinks='track': {why} (use kinks='off')")
+            raise ValueError(
+                f"kinks='track' needs a model that declares its kinks: {name} does not subclass "
+                "gradflow.models.AbstractKinkModel (preactivations(x), masked_call(x, mask)); "
+                "use kinks='off' or 'auto'"
+            )
+        return True, "kinks='track'"
+    if config.solver == "kvaerno5":
+        return False, "auto: kvaerno5 is implicit, the kink-aware mode needs an explicit solver"
+    if not supports_kinks(model):
+        return False, f"auto: {name} declares no kinks (not an AbstractKinkModel with kinks)"
+    if config.rtol >= AUTO_RTOL:
+        return False, f"auto: rtol {config.rtol:g} >= AUTO_RTOL {AUTO_RTOL:g}, bare is cheaper"
+    return True, f"auto: {name} has kinks and rtol {config.rtol:g} < AUTO_RTOL {AUTO_RTOL:g}"
 
 
 def wants_kinks(config: Any, model: Any) -> bool:
     """Whether ``solve_flow`` uses the kink-aware mode for this config and model."""
-    if config.kinks == "off":
-        return False
-    if config.kinks == "track":
-        if not supports_kinks(model):
-            raise ValueError(
-                f"kinks='track' needs a model with ReLU-type kinks, preactivations(x) and "
-                f"masked_call(x, mask); {type(model).__name__}"
-                + (
-                    f" with activation {model.activation!r} is smooth (use kinks='off')"
-                    if hasattr(model, "activation")
-                    else " has not"
-                )
-            )
-        return True
-    return (
-        config.kinks == "auto"
-        and config.solver != "kvaerno5"
-        and supports_kinks(model)
-        and config.rtol < AUTO_RTOL
-    )
+    return kink_decision(config, model)[0]
 
 
 def _when(pred, fn, x):
@@ -136,8 +168,15 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     def model_of(p):
         return eqx.combine(p, static)
 
-    def pre(p):  # (n, h), linear in p
-        return jax.vmap(model_of(p).preactivations)(x)
+    def pre(p, mask):  # (n, k): pre-activations of the network frozen at mask
+        return jax.vmap(model_of(p).masked_preactivations)(x, mask)
+
+    def dpre(p, mask, f):  # (n, k): their derivative along the field f
+        return jax.jvp(lambda q: pre(q, mask), (p,), (f,))[1]
+
+    degree = model_of(params).kink_degree * _INTERP_DEGREE.get(config.solver, 7)
+    nodes_np, vinv_np = _chebyshev(degree)
+    nodes, vinv = jnp.asarray(nodes_np, ts.dtype), jnp.asarray(vinv_np, ts.dtype)
 
     def masked_value(p, mask):
         pred = jax.vmap(model_of(p).masked_call)(x, mask)
@@ -165,10 +204,10 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     error_order = solver.error_order(term)
 
     # initial pattern; entries exactly at zero take the side their derivative points to
-    z0 = pre(params)
+    z0 = jax.vmap(model_of(params).preactivations)(x)
     mask = z0 > 0
     f0 = vf(t0, params, mask)
-    dz0 = pre(f0)
+    dz0 = dpre(params, mask, f0)
     zt = ztol_of(z0)
     at0 = jnp.abs(z0) <= zt
     mask = jnp.where(at0, dz0 > 0, mask)
@@ -252,22 +291,21 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         interp = solver.interpolation_cls(t0=t, t1=tb, **dense)
 
         # kink: some c_ij = s_ij z_ij + o_ij < 0 at the step end
-        z1 = pre(y1)
+        z1 = pre(y1, mask)
         crossed = accept & (jnp.min(sgn * z1 + c["offset"]) < 0)
 
         def kink_theta(_):
-            # z on the step as a polynomial in theta in [0, 1]: every solver's dense
-            # interpolant is a polynomial of degree <= 7 in theta and z is linear in the
-            # state, so z sampled at 8 Chebyshev nodes determines it exactly.
-            zs = jax.vmap(lambda th: pre(interp.evaluate(t + th * dtu)))(_NODES)
-            coef = jnp.tensordot(_VINV, zs.at[0].set(c["z"]).at[-1].set(z1), axes=1)
+            # z on the step as a polynomial in theta in [0, 1]: the dense interpolant is a
+            # polynomial of degree p in theta and z one of degree kink_degree in the state,
+            # so z sampled at degree + 1 Chebyshev nodes determines it exactly.
+            inner = nodes[1:-1]
+            zs = jax.vmap(lambda th: pre(interp.evaluate(t + th * dtu), mask))(inner)
+            zs = jnp.concatenate([c["z"][None], zs, z1[None]])
+            coef = jnp.tensordot(vinv, zs, axes=1)
             off = c["offset"]
 
             def cval(th):
-                val = jnp.zeros_like(th)
-                for m in range(_DEGREE, -1, -1):  # Horner, every entry at its own theta
-                    val = val * th + coef[m]
-                return sgn * val + off
+                return sgn * _clenshaw(coef, th) + off
 
             c0, c1 = sgn * c["z"] + off, sgn * z1 + off
             cross = c1 < 0
@@ -315,10 +353,10 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         # switch: update the pattern of every entry at zero, log the flips
         def switch(s):
             mask, offset, log, count, z = s
-            ze = pre(y_end)
+            ze = pre(y_end, mask)
             zt = ztol_of(ze)
             at0 = sgn * ze + offset < zt
-            dz = pre(vf(t_end, y_end, mask))
+            dz = dpre(y_end, mask, vf(t_end, y_end, mask))
             new = jnp.where(at0, dz > 0, mask)
             flips = new != mask
             pos = count + jnp.cumsum(flips.ravel()) - 1
@@ -353,8 +391,9 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         status = jnp.where(
             (status == _RUNNING) & (steps >= config.max_steps), Status.MAX_STEPS, status
         )
-        tiny = dt_next <= 1e-14 * jnp.maximum(jnp.abs(t), 1.0)
-        status = jnp.where((status == _RUNNING) & tiny, Status.FAILED, status)
+        tiny = dt_next <= TINY_STEP * jnp.maximum(jnp.abs(t), 1.0)
+        collapsed = collapse_status(config.rtol, ts.dtype)
+        status = jnp.where((status == _RUNNING) & tiny, collapsed, status)
         status = jnp.where((status == _RUNNING) & ~ok & tiny, Status.NONFINITE, status)
 
         def pick(a, b):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,14 +14,23 @@ import numpy as np
 import optimistix as optx
 from jaxtyping import Array, Float
 
-from .._validate import positive
+from .._validate import finite, positive
 from ..data import Dataset
 from ..losses import AbstractLoss
 from ._config import FlowConfig
-from ._kinks import solve_kinks, wants_kinks
+from ._kinks import kink_decision, solve_kinks
+from ._precision import check_precision
 from ._problem import loss_fn, split, validate_problem
 from ._stops import AbstractStop
-from ._trajectory import Status, Trajectory, build_trajectory, make_stats
+from ._trajectory import (
+    TINY_STEP,
+    Status,
+    Trajectory,
+    all_finite,
+    build_trajectory,
+    collapse_status,
+    make_stats,
+)
 
 
 def log_times(t1: float, num: int = 64, t_min: float | None = None) -> Array:
@@ -36,8 +46,52 @@ def log_times(t1: float, num: int = 64, t_min: float | None = None) -> Array:
     return jnp.minimum(ts, t1).at[-1].set(t1)
 
 
-def _diffrax_code(result, had_event) -> Array:
-    """Map diffrax's result (and whether the event fired) to a :class:`Status` code."""
+class FailFast(diffrax.AbstractAdaptiveStepSizeController):
+    """The engine's PID controller, ended at once when the solve cannot progress.
+
+    After every step it returns ``RESULTS.dt_min_reached`` (which ends diffrax's loop) when
+    the accepted state is non-finite, or the next step is non-finite or below
+    ``TINY_STEP * max(|t|, 1)`` (the step size collapsed: a blow-up, stiffness, or a dtype
+    that cannot resolve rtol). Without it a NaN state shrinks the step 5x a step and runs
+    all ``max_steps``. :func:`_diffrax_code` reads the cause.
+    """
+
+    pid: diffrax.PIDController
+
+    @property
+    def rtol(self):  # pyright: ignore[reportIncompatibleVariableOverride]
+        return self.pid.rtol
+
+    @property
+    def atol(self):  # pyright: ignore[reportIncompatibleVariableOverride]
+        return self.pid.atol
+
+    @property
+    def norm(self):  # pyright: ignore[reportIncompatibleVariableOverride]
+        return self.pid.norm
+
+    def wrap(self, direction):
+        return FailFast(self.pid.wrap(direction))  # pyright: ignore[reportCallIssue]
+
+    def init(self, terms, t0, t1, y0, dt0, args, func, error_order):
+        return self.pid.init(terms, t0, t1, y0, dt0, args, func, error_order)
+
+    def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, state):
+        keep, next_t0, next_t1, jump, state, result = self.pid.adapt_step_size(
+            t0, t1, y0, y1_candidate, args, y_error, error_order, state
+        )
+        dt = next_t1 - next_t0
+        tiny = ~jnp.isfinite(dt) | (dt <= TINY_STEP * jnp.maximum(jnp.abs(next_t0), 1.0))
+        stuck = tiny | ~all_finite(y0)
+        result = diffrax.RESULTS.where(stuck, diffrax.RESULTS.dt_min_reached, result)
+        return keep, next_t0, next_t1, jump, state, result
+
+
+def _diffrax_code(result, had_event, collapsed: Status) -> Array:
+    """Map diffrax's result (and whether the event fired) to a :class:`Status` code; a
+    collapsed step (``dt_min_reached`` from :class:`FailFast`) becomes ``collapsed``
+    (STIFF or PRECISION; :func:`status_code` turns it into NONFINITE for a non-finite
+    state, loss or gradient)."""
     R = diffrax.RESULTS
     code = jnp.where(
         result == R.successful,
@@ -45,7 +99,11 @@ def _diffrax_code(result, had_event) -> Array:
         jnp.where(
             result == R.event_occurred,
             Status.EVENT,
-            jnp.where(result == R.max_steps_reached, Status.MAX_STEPS, Status.FAILED),
+            jnp.where(
+                result == R.max_steps_reached,
+                Status.MAX_STEPS,
+                jnp.where(result == R.dt_min_reached, collapsed, Status.FAILED),
+            ),
         ),
     )
     return jnp.where(had_event & (code == Status.SUCCESS), Status.EVENT, code)
@@ -83,7 +141,9 @@ def _solve(params, static, data, ts, t0, t1, stop, fn, loss, reduction, config: 
         y0=params,
         args=data,
         saveat=saveat,
-        stepsize_controller=config.make_controller(params),
+        stepsize_controller=FailFast(  # pyright: ignore[reportCallIssue]
+            config.make_controller(params)
+        ),
         event=event,
         max_steps=config.max_steps,
         throw=False,
@@ -96,7 +156,14 @@ def _solve(params, static, data, ts, t0, t1, stop, fn, loss, reduction, config: 
     had_event = sol.event_mask is not None and jnp.any(
         jnp.stack(jax.tree_util.tree_leaves(sol.event_mask))
     )
-    code = _diffrax_code(sol.result, jnp.asarray(had_event))
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    code = _diffrax_code(sol.result, jnp.asarray(had_event), collapse_status(config.rtol, dtype))
+    # a collapse at a finite state whose gradient is not finite is a blow-up
+    code = jnp.where(
+        (code == Status.STIFF) | (code == Status.PRECISION),
+        jnp.where(all_finite(grad(final, data)), code, Status.NONFINITE),
+        code,
+    )
     n_steps = sol.stats["num_steps"]
     return build_trajectory(
         ts=sub_ts,
@@ -130,6 +197,20 @@ def _as_times(saveat, t0: float, t1: float) -> Array:
     if ts[0] < t0 or ts[-1] > t1:
         raise ValueError(f"saveat times must lie in [t0, t1] = [{t0}, {t1}]")
     return jnp.asarray(ts)
+
+
+def _check_summary(fn, model, t0: float) -> None:
+    """``fn(t, model)`` must return a pytree of arrays (numbers), checked on shapes only."""
+    try:
+        out = eqx.filter_eval_shape(fn, jnp.asarray(t0), model)
+    except Exception as e:  # noqa: BLE001 - re-raised as a clear message
+        raise ValueError(f"fn(t, model) failed on the initial model: {e}") from None
+    for leaf in jax.tree_util.tree_leaves(out):
+        if not isinstance(leaf, jax.ShapeDtypeStruct | int | float | complex | bool):
+            raise ValueError(
+                f"fn(t, model) must return a pytree of arrays or numbers, got a leaf "
+                f"{leaf!r} ({type(leaf).__name__})"
+            )
 
 
 def solve_flow(
@@ -168,6 +249,11 @@ def solve_flow(
         stop: optional stop (``loss_below``, ``aligned``, an :class:`AbstractStop`).
         config: solver settings. trainable: optional eqx filter pytree.
 
+    Raises:
+        ValueError: on bad input, and when ``config.rtol`` is below what the parameters'
+            float type resolves (float32: rtol < 1e-5, which includes the default 1e-6):
+            enable float64 (``jax.config.update("jax_enable_x64", True)``) or raise rtol.
+
     Returns:
         :class:`Trajectory` with ``status``; a run that did not reach t1 says so.
 
@@ -175,8 +261,11 @@ def solve_flow(
     >>> traj.status, traj.loss[-1]
     """
     t1 = positive("t1", t1)
-    if not np.isfinite(t0) or t0 >= t1:
-        raise ValueError(f"t0 must be finite and < t1, got t0={t0}, t1={t1}")
+    t0 = finite("t0", t0)
+    if t0 >= t1:
+        raise ValueError(f"t0 must be < t1, got t0={t0}, t1={t1}")
+    if fn is not None and not callable(fn):
+        raise ValueError(f"fn must be a function fn(t, model) -> pytree, got {type(fn).__name__}")
     if not isinstance(config, FlowConfig):
         raise ValueError(f"config must be a FlowConfig, got {type(config).__name__}")
     loss_obj = validate_problem(model, data, loss, reduction)
@@ -187,6 +276,11 @@ def solve_flow(
         )
     ts = _as_times(saveat, t0, t1)
     params, static = split(model, trainable)
+    check_precision(params, config.rtol)  # float32 cannot resolve rtol < 1e-5: say so, early
+    if fn is not None:
+        _check_summary(fn, model, t0)
     t0a, t1a = jnp.asarray(t0, dtype=ts.dtype), jnp.asarray(t1, dtype=ts.dtype)
-    solve = solve_kinks if wants_kinks(config, model) else _solve
-    return solve(params, static, data, ts, t0a, t1a, stop, fn, loss_obj, reduction, config)
+    track, why = kink_decision(config, model)
+    solve = solve_kinks if track else _solve
+    traj = solve(params, static, data, ts, t0a, t1a, stop, fn, loss_obj, reduction, config)
+    return dataclasses.replace(traj, mode_reason=why)

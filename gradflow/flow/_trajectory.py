@@ -21,6 +21,8 @@ class Status(enum.IntEnum):
     NONFINITE = 3
     FAILED = 4
     MAX_EVENTS = 5
+    STIFF = 6
+    PRECISION = 7
 
     @property
     def message(self) -> str:
@@ -31,15 +33,49 @@ class Status(enum.IntEnum):
         """True when the run reached its end time or stopped on its requested event."""
         return self in (Status.SUCCESS, Status.EVENT)
 
+    def __str__(self) -> str:
+        """``print(traj.status)`` -> ``SUCCESS: reached t1``."""
+        return f"{self.name}: {self.message}"
+
+    def __format__(self, spec: str) -> str:
+        return str(self) if not spec else int(self).__format__(spec)
+
 
 _MESSAGES = {
     Status.SUCCESS: "reached t1",
     Status.EVENT: "stopped early: the requested stop condition was met",
-    Status.MAX_STEPS: "did NOT reach t1: max_steps exhausted (raise FlowConfig.max_steps)",
-    Status.NONFINITE: "did NOT reach t1: the state or loss became non-finite (NaN/inf)",
-    Status.FAILED: "did NOT reach t1: the step size collapsed (solver failure)",
+    Status.MAX_STEPS: (
+        "did NOT reach t1: max_steps exhausted; if t_final is far below t1 with few rejected "
+        "steps the flow is stiff (large init with square loss?): try solver='kvaerno5', "
+        "else raise FlowConfig.max_steps"
+    ),
+    Status.NONFINITE: (
+        "did NOT reach t1: the state, loss or gradient became non-finite (NaN/inf) at "
+        "t_final: a blow-up (init scale too large for the loss?) or NaN/inf in the model"
+    ),
+    Status.FAILED: "did NOT reach t1: the solver failed (e.g. an implicit step did not converge)",
     Status.MAX_EVENTS: "did NOT reach t1: too many activation switches (max_events cap)",
+    Status.STIFF: (
+        "did NOT reach t1: the step size collapsed (< 1e-14 t) with a finite gradient: the "
+        "flow is stiff or blows up in finite time (init scale too large?); try a smaller "
+        "init, solver='kvaerno5' or a looser rtol"
+    ),
+    Status.PRECISION: (
+        "did NOT reach t1: the step size collapsed because rtol is within 1000x of the "
+        "state's float resolution; loosen rtol or run in float64 (jax_enable_x64)"
+    ),
 }
+
+# a step below this fraction of max(|t|, 1) cannot advance the clock meaningfully
+TINY_STEP = 1e-14
+
+
+def collapse_status(rtol: float, dtype) -> Status:
+    """Why a step size collapsed with a finite state: PRECISION when ``rtol`` is within
+    1000x of the dtype's machine epsilon (rounding dominates the error estimate), else STIFF
+    (stiffness or a finite-time blow-up). A non-finite state is NONFINITE (status_code)."""
+    eps = float(np.finfo(np.dtype(dtype)).eps)
+    return Status.PRECISION if rtol < 1e3 * eps else Status.STIFF
 
 
 def all_finite(tree) -> Array:
@@ -77,8 +113,10 @@ class Trajectory(eqx.Module):
             T saved times; the rest of the model (functions, frozen leaves) is ``static``.
             Use :attr:`model` (all saved times at once) or :meth:`at` (one time).
         summary: ``fn(t, model)`` stacked over the saved times (``None`` without ``fn``).
-        loss: (T,) loss at the saved times (``inf`` in unused slots).
+        loss: (T,) loss at the saved times (``inf`` in unused slots, so after an early stop
+            ``loss[-1]`` is ``inf``: read :attr:`final_loss` instead).
         final: the model at the last time reached (``t_final``).
+        final_loss: the loss of ``final`` (at ``t_final``), finite unless the run diverged.
         t_final: time reached; equals t1 unless the run stopped early or failed.
         t_event: time of the stop event (root-found), NaN if none occurred.
         result: integer status code; read it as ``traj.status`` (a :class:`Status`).
@@ -91,6 +129,8 @@ class Trajectory(eqx.Module):
         method: "gf" (exact flow) or "gd" (discrete steps at t = eta * k).
         mode: which engine ran: "bare" (straight through kinks), "kinks" (kink-aware,
             piecewise smooth) or "gd".
+        mode_reason: why ``solve_flow`` chose that mode (e.g. "auto: rtol 1e-06 >= AUTO_RTOL
+            3e-05, bare is cheaper"); shown by :meth:`describe`.
     """
 
     ts: Float[Array, " T"]
@@ -104,9 +144,11 @@ class Trajectory(eqx.Module):
     stats: dict[str, Array]
     events: Any = None
     static: Any = None
+    final_loss: Any = None
     clock: str = eqx.field(static=True, default="mean")
     method: str = eqx.field(static=True, default="gf")
     mode: str = eqx.field(static=True, default="bare")
+    mode_reason: str = eqx.field(static=True, default="")
 
     @property
     def model(self) -> Any:
@@ -153,7 +195,9 @@ class Trajectory(eqx.Module):
         s = {k: int(np.asarray(v)) for k, v in self.stats.items()}
         return (
             f"{self.status.name.lower()} ({self.status.message}); t_final={float(self.t_final):.4g}"
-            f" [{self.clock} clock, {self.mode}]; steps={s.get('num_steps')} "
+            f" [{self.clock} clock, {self.mode}"
+            + (f" ({self.mode_reason})" if self.mode_reason else "")
+            + f"]; steps={s.get('num_steps')} "
             f"(accepted {s.get('num_accepted')}, rejected {s.get('num_rejected')}), "
             f"grad evals={s.get('grad_evals')}"
         )
@@ -205,6 +249,7 @@ def build_trajectory(
         stats=stats,
         events=events,
         static=static,
+        final_loss=final_loss,
         clock=clock,
         method=method,
         mode=mode,

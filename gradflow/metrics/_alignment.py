@@ -53,17 +53,20 @@ def unit(v: Array, axis: int = -1) -> Array: ...
 
 
 def unit(v, axis: int = -1):
-    """v / |v| along ``axis``, shape (*batch, d) kept (a zero vector stays zero: the norm is
-    floored at 1e-300).
+    """v / |v| along ``axis``, shape (*batch, d) kept (a zero vector stays zero). Scale-safe:
+    v is divided by max |v_i| before the norm, so any finite v works.
 
     The one unit-vector helper of gradflow. A NumPy array stays NumPy (float64 whatever
     JAX's x64 setting), anything else goes through ``jax.numpy``.
 
     >>> unit(jnp.array([3.0, 4.0]))     # [0.6, 0.8]
     """
-    if isinstance(v, np.ndarray):
-        return v / np.maximum(np.linalg.norm(v, axis=axis, keepdims=True), _TINY)
-    return v / jnp.maximum(jnp.linalg.norm(v, axis=axis, keepdims=True), _TINY)
+    xp = np if isinstance(v, np.ndarray) else jnp
+    # scale-safe: divide by max |v_i| first, so squaring neither overflows (|v| ~ 1e155)
+    # nor underflows (|v| ~ 1e-155); a zero vector stays zero
+    scale = xp.max(xp.abs(v), axis=axis, keepdims=True)
+    s = v / xp.where(scale > 0, scale, 1.0)
+    return s / xp.maximum(xp.linalg.norm(s, axis=axis, keepdims=True), _TINY)
 
 
 def _flat(data: Dataset) -> Array:
@@ -95,9 +98,18 @@ def target_cos(w: Float[Array, "h d"], v: Float[Array, " h"], data: Dataset) -> 
     return jnp.where(v > 0, cp, cm)
 
 
+def _cos_to_samples(w: Array, data: Dataset) -> Array:
+    """(h, n) cos(w_j, x_i) = (w_j . x_i) / (|w_j| |x_i|): dividing AFTER the dot product keeps
+    the sign exact (w_j . x_i = 0 gives 0, not a rounding residue of unit vectors)."""
+    x = _flat(data)
+    wn = jnp.maximum(jnp.linalg.norm(w, axis=1), _TINY)
+    xn = jnp.maximum(jnp.linalg.norm(x, axis=1), _TINY)
+    return (w @ x.T) / (wn[:, None] * xn[None, :])
+
+
 def dead_margin(w: Float[Array, "h d"], data: Dataset) -> Array:
     """-max_i cos(w_j, x_i): >= 0 exactly when neuron j is dead (inactive on every sample)."""
-    return -jnp.max(unit(w) @ unit(_flat(data)).T, axis=1)
+    return -jnp.max(_cos_to_samples(w, data), axis=1)
 
 
 def alignment_gap(model, data: Dataset, delta: float | Float[Array, ""]) -> Array:
@@ -112,7 +124,7 @@ def alignment_gap(model, data: Dataset, delta: float | Float[Array, ""]) -> Arra
 
 def _cone_scores(w: Array, data: Dataset) -> tuple[Array, Array]:
     """(s_plus, s_minus), each (h,): s_plus > 0 iff w_j in S_+ (up to the z.x_i = 0 face)."""
-    c = unit(w) @ unit(_flat(data)).T  # (h, n) cos(w_j, x_i)
+    c = _cos_to_samples(w, data)  # (h, n) cos(w_j, x_i)
     pos = (data.y > 0)[None, :]
     return jnp.min(jnp.where(pos, c, -c), axis=1), jnp.min(jnp.where(pos, -c, c), axis=1)
 

@@ -19,6 +19,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validate import integer, positive
 from ._activations import ACTIVATIONS, check_activation as _check_activation, kink_slope
+from ._kink_protocol import AbstractKinkModel
 from ._patches import Size, patch_grid, patches
 
 CNN_ACTIVATIONS = ("relu", "tanh", "xsigmoid", "leaky_relu")
@@ -38,7 +39,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-class TwoLayerCNN(eqx.Module):
+class TwoLayerCNN(AbstractKinkModel):
     """f(x) = sum_k a_k . pool_q sigma(w_k . X_q) for ONE signal (L,) or image (H, W).
 
     Fields: ``w`` (K, p) filters, flattened row-major (p = prod(size)); ``a`` (K,) readout

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validate import integer, positive
+from ._kink_protocol import AbstractKinkModel
 from ._patches import num_patches, patch_index, patches
 
 
@@ -26,7 +27,7 @@ def _num_patches(d: int, size: int, stride: int) -> int:
     return num_patches(d, size, stride)
 
 
-class ConvFilter(eqx.Module):
+class ConvFilter(AbstractKinkModel):
     """f(x) = (1/k) sum_{i<k} relu(w . Z_i(x)), one shared filter ``w`` of length ``size``.
 
     Written for ONE signal ``x`` of shape (d,) (``d`` fixed at construction); vmap over data.
@@ -60,6 +61,14 @@ class ConvFilter(eqx.Module):
 
     def __call__(self, x: Float[Array, " d"]) -> Float[Array, ""]:
         return jnp.mean(jax.nn.relu(self.patches(x) @ self.w))
+
+    def preactivations(self, x: Float[Array, " d"]) -> Float[Array, " k"]:
+        """z_i = w . Z_i(x) for the k patches (linear in w: the kink protocol)."""
+        return self.patches(x) @ self.w
+
+    def masked_call(self, x: Float[Array, " d"], mask: Array) -> Float[Array, ""]:
+        """f(x) with the pattern frozen: (1/k) sum_i mask_i (w . Z_i)."""
+        return jnp.mean(jnp.where(mask, self.patches(x) @ self.w, 0.0))
 
     def embedded(self, w: Float[Array, " size"] | None = None) -> Float[Array, "k d"]:
         """Rows P_i^T w: the filter placed at every patch position (w . Z_i = row_i . x)."""

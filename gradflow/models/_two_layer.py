@@ -8,9 +8,10 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validate import integer, positive
+from ._kink_protocol import AbstractKinkModel
 
 
-class TwoLayerReLU(eqx.Module):
+class TwoLayerReLU(AbstractKinkModel):
     """f(x) = sum_j v_j relu(w_j . x) with first layer ``w`` (h, d) and readout ``v`` (h,).
 
     Written for ONE example ``x`` of shape (d,); vmap it over data. Both layers are

@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 import pyarrow as pa
 
+from .._validate import integer
 from ..flow import Status, solve_flow
 from ..losses import empirical_loss
 from . import _distributed as distributed
@@ -64,6 +65,11 @@ def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]])
     if isinstance(grid, Mapping):
         if not grid:
             raise ValueError("grid must name at least one parameter, got {}")
+        # a 1-D NumPy/JAX array of values is a list of values
+        grid = {
+            k: (np.asarray(v).tolist() if getattr(v, "ndim", None) == 1 else v)
+            for k, v in grid.items()
+        }
         keys = list(grid)
         for k in keys:
             vals = grid[k]
@@ -88,10 +94,10 @@ def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]])
 def expand_seeds(seeds: int | Iterable[int]) -> list[int]:
     """``64`` -> ``[0, ..., 63]``; an iterable of distinct non-negative ints is kept in order."""
     if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ValueError(f"seeds must be >= 1, got {seeds}")
-        return list(range(int(seeds)))
-    out = [int(s) for s in seeds]  # pyright: ignore[reportGeneralTypeIssues]
+        return list(range(integer("seeds", seeds)))
+    if not isinstance(seeds, Iterable) or isinstance(seeds, str | bytes):
+        raise ValueError(f"seeds must be a count or a list of seeds, got {seeds!r}")
+    out = [integer("seed", s, 0) for s in seeds]
     if not out:
         raise ValueError("seeds must hold at least one seed")
     if len(set(out)) != len(out):

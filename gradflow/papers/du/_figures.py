@@ -18,7 +18,7 @@ def du_figure(
     Args:
         curves: list of (label, ts, err) with ts on the mean-loss clock (GD: t = sum eta).
         rows: list of (group, name, t_learn_median, t_learn_per_seed) from the demo.
-        learned: the error level that defines t_learn (drawn as a dashed line).
+        learned: the error level that defines t_learn (drawn as a labelled dashed line).
         t_max: right end of the time axis (default: the longest curve).
     """
     plt = pyplot()
@@ -27,14 +27,15 @@ def du_figure(
         ts, err = plottable(ts, err, log_time=False, log_values=True)
         ax1.plot(ts, err, label=label, lw=1.4)
     if learned is not None:
-        ax1.axhline(learned, ls="--", color="gray", lw=0.8)
+        ax1.axhline(learned, ls="--", color="gray", lw=0.8,
+                    label=f"learned: |w - w*| = {learned:.2g} (defines t_learn)")
     ax1.set_yscale("log")
     if t_max is not None:
         ax1.set_xlim(0, t_max)
     ax1.set_xlabel("flow time t (mean-loss clock; GD: sum of steps)")
     ax1.set_ylabel("|w - w*|")
     ax1.set_title("filter error under GF and GD")
-    ax1.legend(fontsize=7)
+    ax1.legend(fontsize=7, loc="lower left")  # the lower left is empty: errors fall later
 
     names = [f"{g}: {n}" for g, n, _, _ in rows]
     vals = [t if not math.isnan(t) else 0.0 for _, _, t, _ in rows]

@@ -9,6 +9,7 @@ from ._data import (
 )
 from ._demo import run as run
 from ._digits_demo import DELTA as DIGITS_DELTA, digits_flow as digits_flow, run as run_digits
+from ._families import FAMILY_NAMES as FAMILY_NAMES, family_data as family_data
 from ._figures import (
     alignment_figure as alignment_figure,
     loss_and_directions as loss_and_directions,
@@ -17,22 +18,35 @@ from ._figures import (
     summarize as summarize,
 )
 from ._fit import (
+    FORMS as FORMS,
+    FormFit as FormFit,
+    PowerFit as PowerFit,
+    bootstrap_median as bootstrap_median,
     bound_variable as bound_variable,
     fit_bound_constant as fit_bound_constant,
+    fit_forms as fit_forms,
     fraction_under as fraction_under,
 )
-from ._problem import AlignmentProblem as AlignmentProblem
+from ._problem import AlignmentProblem as AlignmentProblem, cone_time as cone_time
 
 __all__ = [
     "DIGITS_DELTA",
     "FAMILIES",
+    "FAMILY_NAMES",
+    "FORMS",
     "AlignmentProblem",
+    "FormFit",
     "MinBounds",
+    "PowerFit",
     "SeparatedData",
     "alignment_figure",
+    "bootstrap_median",
     "bound_variable",
+    "cone_time",
     "digits_flow",
+    "family_data",
     "fit_bound_constant",
+    "fit_forms",
     "fraction_under",
     "loss_and_directions",
     "min_bounds",

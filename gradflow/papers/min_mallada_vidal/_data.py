@@ -1,6 +1,6 @@
 """Min, Mallada & Vidal's data: the two-point toy set and mu-separated data with exact mu.
 
-two_point: experiment a of PAPERS.md Sec. 1. separated: Assumption 1's mu-separated data.
+two_point: experiment a (docs/papers/min-mallada-vidal.md). separated: Assumption 1's data.
 
 Construction of separated(), for one key (pure ``jax.random``/``jnp``: ``key`` and ``mu``
 may be traced, so a sweep can ``jax.vmap`` over keys or targets). Write z_i = y_i x_i: the
@@ -14,11 +14,11 @@ in a narrow cone around an axis u (a random unit vector).
    - ``"cluster"``: ``clusters`` centres u + c_k (unit c_k orthogonal to u, c_1 = -c_0 so
      two clusters sit on opposite sides of the axis) and q_i = u + c_{i mod K} + spread * g_i
      / sqrt(d), g_i ~ N(0, I_d): clustered points inside/around the cone, not symmetric.
-2. Stretch along the axis: z_i(lambda) = unit(p_i + lambda a_i u). The minimum pairwise cosine
-   f(lambda) goes continuously from min_ij cos(p_i, p_j) < 0 (lambda -> 0) to 1
-   (lambda -> inf); lambda is found by 64 bisection steps on log(lambda) keeping
-   f(lambda) >= mu, so the achieved separation equals the target to ~1e-15 (float64).
-   For the cone family this is the closed form lambda^2 = (1 + mu) / (1 - mu).
+2. Tilt towards the axis: z_i(phi) = unit(cos(phi) p_i + sin(phi) a_i u). The minimum
+   pairwise cosine f(phi) goes continuously from -1 (phi = 0: the first two points have
+   exactly antipodal p_i, for both families) to 1 (phi = pi/2); phi is found by 64 bisection
+   steps keeping f(phi) >= mu, so the achieved separation equals the target to ~1e-15
+   (float64) for every spread. Bounded angles: nothing overflows.
 3. Norms |x_i| uniform in ``radius`` (X_min, X_max), labels: round(balance * n) positives
    (clipped to [1, n - 1], so both classes are non-empty) at random positions; x_i = y_i z_i.
 
@@ -36,13 +36,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from ..._validate import integer
+from ..._validate import integer, open_unit, real
 from ...data import Dataset
 from ...metrics import mu as _mu, unit as _unit
 
 FAMILIES = ("cone", "cluster")
 _BISECT_STEPS = 64
-_LOG_LAMBDA = (-16.0, 16.0)
 
 
 class SeparatedData(NamedTuple):
@@ -61,32 +60,43 @@ def _perp_unit(g: Array, u: Array) -> Array:
 
 
 def _check(n, d, mu, family, balance, radius, clusters, spread) -> tuple[float, float]:
-    integer("n", n, 2)
-    integer("d", d, 2)
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     if not isinstance(mu, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
-        try:
-            m = float(mu)
-        except (TypeError, ValueError):
-            raise ValueError(f"mu must be a number in (0, 1), got {mu!r}") from None
-        if not (0.0 < m < 1.0):
-            raise ValueError(f"mu must be in (0, 1) (the target separation), got {mu!r}")
-    if not (isinstance(balance, int | float) and 0.0 < balance < 1.0):
-        raise ValueError(f"balance must be a fraction in (0, 1), got {balance!r}")
-    try:
-        r_lo, r_hi = (float(r) for r in radius)
-    except (TypeError, ValueError):
-        raise ValueError(f"radius must be a pair (X_min, X_max), got {radius!r}") from None
-    if not (math.isfinite(r_hi) and 0.0 < r_lo <= r_hi):
-        raise ValueError(f"radius must satisfy 0 < X_min <= X_max < inf, got {radius!r}")
+        open_unit("mu", mu, " (the target separation)")
+    open_unit("balance", balance, " (the fraction of positive labels)")
+    if not (isinstance(radius, tuple | list) and len(radius) == 2):
+        raise ValueError(f"radius must be a pair (X_min, X_max), got {radius!r}")
+    r_lo, r_hi = real("radius[0]", radius[0]), real("radius[1]", radius[1])
+    info = jnp.finfo(jnp.result_type(float))
+    lo_ok = float(info.tiny) / float(info.eps)  # every coordinate >= eps |x| stays normal
+    hi_ok = float(info.max) / (4 * n)  # sums of n inputs (x_+, x_-) stay finite
+    if not (lo_ok <= r_lo <= r_hi <= hi_ok):
+        raise ValueError(
+            f"radius must satisfy {lo_ok:.3g} <= X_min <= X_max <= {hi_ok:.3g} (the "
+            f"{info.dtype.name} range for n = {n}), got {radius!r}"
+        )
     if family == "cluster":
         integer("clusters", clusters, 2)
         if clusters > n:
             raise ValueError(f"clusters must be <= n = {n}, got {clusters}")
-        if not (isinstance(spread, int | float) and math.isfinite(spread) and spread >= 0):
+        if not (math.isfinite(real("spread", spread)) and spread >= 0):
             raise ValueError(f"spread must be a finite number >= 0, got {spread!r}")
     return r_lo, r_hi
+
+
+def _check_key(key) -> None:
+    if isinstance(key, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
+        return
+    ok = isinstance(key, jax.Array) and (
+        jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+        or (key.dtype == jnp.uint32 and key.shape == (2,))
+    )
+    if not ok:
+        raise ValueError(
+            f"key must be a JAX PRNG key such as jax.random.key(0), got {key!r} "
+            f"({type(key).__name__})"
+        )
 
 
 def _raw_directions(g, n, d, family, clusters, spread):
@@ -102,21 +112,32 @@ def _raw_directions(g, n, d, family, clusters, spread):
         q = u[None, :] + c[jnp.arange(n) % clusters] + noise
     a = q @ u
     p = q - a[:, None] * u[None, :]
+    if family == "cluster":
+        # the first two points sit in the two opposite clusters; make their off-axis parts
+        # exactly antipodal so the separation can be tuned from -1 up to any target (with a
+        # large spread the noise could otherwise put every p_i on one side, making
+        # min cos > target already at phi = 0)
+        p = p.at[1].set(-p[0] * jnp.linalg.norm(p[1]) / jnp.linalg.norm(p[0]))
     # keep every point strictly on the axis side (a_i >= 0.1), so stretching reaches cos -> 1
     return u, p, jnp.maximum(jnp.abs(a), 0.1)
 
 
 def _stretch(u, p, a, target):
-    """Smallest-found lambda with min_ij cos(p_i + lam a_i u, p_j + lam a_j u) >= target."""
+    """Angle phi in (0, pi/2) with min_ij cos(z_i, z_j) = target (to rounding), where
+    z_i = cos(phi) p_i + sin(phi) a_i u.
+
+    Bisection on the bounded angle (no overflow at any scale): at phi = 0 some pair of the
+    p_i is antipodal (cos = -1 < target, guaranteed by the construction), at phi = pi/2 every
+    z_i is along u (cos = 1 >= target); the loop keeps f(lo) < target <= f(hi).
+    """
     gram = p @ p.T
     diag = jnp.diag(gram)
     aa = a[:, None] * a[None, :]
 
-    def min_cos(log_lam):
-        lam2 = jnp.exp(2.0 * log_lam)
-        sq = diag + lam2 * a**2
-        cos = (gram + lam2 * aa) / jnp.sqrt(jnp.maximum(sq[:, None] * sq[None, :], 1e-300))
-        return jnp.min(cos)
+    def min_cos(phi):
+        c2, s2 = jnp.cos(phi) ** 2, jnp.sin(phi) ** 2
+        norm = jnp.sqrt(c2 * diag + s2 * a**2)
+        return jnp.min((c2 * gram + s2 * aa) / (norm[:, None] * norm[None, :]))
 
     def step(_, bounds):
         lo, hi = bounds
@@ -124,9 +145,9 @@ def _stretch(u, p, a, target):
         ok = min_cos(mid) >= target
         return jnp.where(ok, lo, mid), jnp.where(ok, mid, hi)
 
-    lo, hi = (jnp.asarray(b, dtype=p.dtype) for b in _LOG_LAMBDA)
+    lo, hi = jnp.asarray(0.0, dtype=p.dtype), jnp.asarray(0.5 * math.pi, dtype=p.dtype)
     _, hi = jax.lax.fori_loop(0, _BISECT_STEPS, step, (lo, hi))
-    return jnp.exp(hi)
+    return hi
 
 
 def separated(
@@ -156,17 +177,24 @@ def separated(
 
     >>> data, mu = separated(200, 10, 0.1, key=jax.random.key(0), family="cluster")
     """
+    n, d = integer("n", n, 2), integer("d", d, 2)
+    if family == "cluster":
+        clusters = integer("clusters", clusters, 2)
     r_lo, r_hi = _check(n, d, mu, family, balance, radius, clusters, spread)
+    _check_key(key)
     n_pos = min(max(int(round(balance * n)), 1), n - 1)
+    dtype = jnp.result_type(float)
     x, y, achieved = _generate(
-        key, jnp.asarray(mu, dtype=jnp.result_type(float)), n, d, family, clusters,
-        float(spread), r_lo, r_hi, n_pos,
+        key, jnp.asarray(mu, dtype=dtype), jnp.asarray(float(spread), dtype=dtype),
+        jnp.asarray(r_lo, dtype=dtype), jnp.asarray(r_hi, dtype=dtype),
+        n, d, family, clusters, n_pos,
     )
     return SeparatedData(Dataset(x, y), achieved)
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6, 7, 8, 9))
-def _generate(key, target, n, d, family, clusters, spread, r_lo, r_hi, n_pos):
+@functools.partial(jax.jit, static_argnums=(5, 6, 7, 8, 9))
+def _generate(key, target, spread, r_lo, r_hi, n, d, family, clusters, n_pos):
+    # spread and radius are traced: one compiled kernel per (n, d, family, clusters, n_pos)
     dtype = target.dtype
     # two random draws in all (threefry compiles slowly on CPU): normals and uniforms
     k_normal, k_uniform = jax.random.split(key)
@@ -174,8 +202,8 @@ def _generate(key, target, n, d, family, clusters, spread, r_lo, r_hi, n_pos):
     u, p, a = _raw_directions(
         jax.random.normal(k_normal, (1 + m, d), dtype=dtype), n, d, family, clusters, spread
     )
-    lam = _stretch(u, p, a, target)
-    z = _unit(p + lam * a[:, None] * u[None, :])
+    phi = _stretch(u, p, a, target)
+    z = _unit(jnp.cos(phi) * p + jnp.sin(phi) * a[:, None] * u[None, :])
     unif = jax.random.uniform(k_uniform, (2, n), dtype=dtype)
     norms = r_lo + (r_hi - r_lo) * unif[0]
     rank = jnp.argsort(jnp.argsort(unif[1]))  # a uniformly random permutation of 0..n-1

@@ -110,5 +110,6 @@ def run(out: Path, *, seed: int = 0) -> DemoResult:
     fig = loss_and_directions(
         curves, toy_final, toy_x, Path(out) / "min_alignment.png",
         title="Min et al.: exact GF from small init (h=50 toy, alpha=1e-6)",
+        run="toy theta=0.1",
     )
     return DemoResult(text=_table(rows), figures=[fig], ok=all(r["ok"] for r in rows))

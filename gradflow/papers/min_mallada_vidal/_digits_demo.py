@@ -127,7 +127,7 @@ def run(out: Path, *, seed: int = 0, mnist_dir: str | os.PathLike | None = None,
         alignment_figure(traj.ts, cos, loss, srank, Path(out) / "digits_alignment.png",
                          delta=DELTA, title=f"Min et al. on {source} (0 vs 1), h={H}"),
         neuron_images(r["final"].w, r["final"].v, Path(out) / "digits_neurons.png", side=side,
-                      title=f"neurons w_j at t={t1:g} (title: |w_j|; blue v>0, red v<0)"),
+                      title=f"neurons w_j at t={t1:g} (above each: sign of v_j, |w_j|)"),
     ]
     return DemoResult(text="\n".join(lines), figures=figs, ok=bool(r["ok"]))
 

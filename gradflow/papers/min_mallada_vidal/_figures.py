@@ -1,5 +1,6 @@
 """Figures of Min, Mallada & Vidal: toy loss curves and neuron directions, the digits run
-(alignment, loss, stable rank, neuron images) and an alignment sweep (time vs log n/sqrt(mu)).
+(alignment, loss, stable rank, neuron images) and an alignment sweep (the exact cone-entry
+time, or the cos >= 1 - delta time, vs log n/sqrt(mu), against Theorem 1's t1).
 
 matplotlib is imported inside the functions only (``import gradflow`` never imports it).
 """
@@ -13,24 +14,33 @@ from typing import Any
 import numpy as np
 
 from ..._plotting import plottable, pyplot, save
-from ...sweep import columns, fit_power_law, load_results
-from ._fit import bound_variable, fit_bound_constant, fraction_under
+from ...sweep import columns, load_results, read_manifest
+from ._fit import bootstrap_median, bound_variable, fit_bound_constant, fit_forms, fraction_under
 
 
-def loss_and_directions(curves, toy_model, toy_x, path: Path, *, title: str = "") -> Path:
+def loss_and_directions(
+    curves, toy_model, toy_x, path: Path, *, title: str = "", run: str = ""
+) -> Path:
     """Left: loss vs flow time (log axis) for each named curve. Right: neuron directions.
 
     Args:
-        curves: list of (label, ts, loss) with ts on the mean-loss clock.
+        curves: list of (label, ts, loss) with ts on the mean-loss clock. Curves are drawn
+            with different line styles and widths (earlier curves wider), so two curves that
+            coincide (theta = 0.001 and theta = 0) both stay visible.
         toy_model: a 2-D TwoLayerReLU (w: (h, 2), v: (h,)) at the final time.
         toy_x: (n, 2) inputs drawn as reference directions.
+        run: which run the right panel shows (named in its title).
     """
     plt = pyplot()
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for label, ts, loss in curves:
+    styles = ["-", "--", ":", "-."]
+    marks = ["", "s", "x", "^"]
+    for k, (label, ts, loss) in enumerate(curves):
         ts, loss = plottable(ts, loss)
-        ax1.plot(ts, loss, label=label)
+        # markers at staggered points, so coinciding curves stay distinguishable
+        ax1.plot(ts, loss, label=label, ls=styles[k % 4], lw=max(2.6 - 0.6 * k, 1.0),
+                 marker=marks[k % 4], ms=5, markevery=(0.025 * k, 0.075), mfc="none")
     ax1.set_xscale("log")
     ax1.set_yscale("log")
     ax1.set_xlabel("flow time t (mean-loss clock)")
@@ -56,7 +66,11 @@ def loss_and_directions(curves, toy_model, toy_x, path: Path, *, title: str = ""
     ax2.set_aspect("equal")
     ax2.set_xlim(-1.3, 1.3)
     ax2.set_ylim(-1.3, 1.3)
-    ax2.set_title("directions of w_j at t1 (width ~ log|w_j|; blue v>0, red v<0)", fontsize=9)
+    ax2.plot([], [], color="tab:blue", label="w_j / |w_j| with v_j > 0")
+    ax2.plot([], [], color="tab:red", label="w_j / |w_j| with v_j < 0")
+    ax2.legend(fontsize=7, loc="lower left")
+    which = f"run {run}" if run else "the run"
+    ax2.set_title(f"{which}: directions of w_j at the end (width ~ log|w_j|)", fontsize=9)
     return save(fig, path, title=title)
 
 
@@ -72,7 +86,9 @@ def alignment_figure(ts, cos, loss, srank, path: Path, *, delta: float, title: s
     t, c, lo, sr = plottable(ts, cos, loss, srank)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     axes[0].plot(t, c, lw=0.6, alpha=0.6)
-    axes[0].axhline(1 - delta, ls="--", color="k", lw=0.8)
+    axes[0].axhline(1 - delta, ls="--", color="k", lw=0.8,
+                    label=f"aligned: cos = 1 - delta = {1 - delta:g}")
+    axes[0].legend(fontsize=7, loc="lower right")
     axes[0].set_ylabel("cos(w_j, x_sign(v_j))")
     axes[0].set_title("alignment of each neuron")
     axes[1].plot(t, lo)
@@ -89,44 +105,88 @@ def alignment_figure(ts, cos, loss, srank, path: Path, *, delta: float, title: s
 
 
 def neuron_images(w, v, path: Path, *, side: int | None = None, title: str = "") -> Path:
-    """First-layer neurons w_j as side x side images (blue frame v_j > 0, red v_j < 0), with
-    the largest ones first (|w_j| shown above each)."""
+    """First-layer neurons w_j as side x side images, the largest first. Each image is scaled
+    to its own largest |pixel| (one diverging colour map, with a colourbar); the title above
+    each gives the sign of v_j and |w_j| ("v+ 1.2e-01"), in black, so colour means one thing
+    only: the sign of a pixel weight."""
     plt = pyplot()
     w, v = np.asarray(w), np.asarray(v)
     side = int(round(np.sqrt(w.shape[1]))) if side is None else side
     order = np.argsort(-np.linalg.norm(w, axis=1))
     cols = 10
     rows = -(-len(order) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.25))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1 + 1.0, rows * 1.25 + 0.3))
     for ax in np.ravel(axes):
         ax.axis("off")
+    im = None
     for ax, j in zip(np.ravel(axes), order, strict=False):
         img = w[j].reshape(side, side)
         m = max(np.abs(img).max(), 1e-300)
-        ax.imshow(img, cmap="RdBu_r", vmin=-m, vmax=m)
-        ax.set_title(f"{np.linalg.norm(w[j]):.1e}", fontsize=6,
-                     color="tab:blue" if v[j] > 0 else "tab:red")
-    return save(fig, path, title=title, title_size=9)
+        im = ax.imshow(img / m, cmap="PuOr_r", vmin=-1, vmax=1)
+        ax.set_title(f"v{'+' if v[j] > 0 else '-'} {np.linalg.norm(w[j]):.1e}", fontsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    if im is not None:
+        fig.colorbar(im, ax=list(np.ravel(axes)), shrink=0.6, pad=0.02,
+                     label="w_ji / max_i |w_ji| (each neuron)")
+    path = Path(path)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
 
 
-def _cols(source) -> dict[str, np.ndarray]:
+def _cols(source, clock: str = "mean", time_col: str = "t_cone") -> dict[str, np.ndarray]:
+    where = f"sweep directory {str(source)!r}" if isinstance(source, str | os.PathLike) else ""
     if isinstance(source, str | os.PathLike):
         source = load_results(source)
-    if isinstance(source, dict):
-        return {k: np.asarray(v) for k, v in source.items()}
-    return columns(source)
+    cols = (
+        {k: np.asarray(v) for k, v in source.items()}
+        if isinstance(source, dict)
+        else columns(source)
+    )
+    need = ["n", "mu", f"{time_col}_{clock}", f"bound_t1_{clock}"]
+    missing = [k for k in need if k not in cols]
+    if missing:
+        if where and not cols:
+            raise ValueError(f"{where} holds no finished runs yet (no chunk files)")
+        raise ValueError(f"source {where or 'table'} lacks the columns {missing}")
+    if not len(cols["n"]):
+        raise ValueError(f"source {where or 'table'} holds no runs")
+    return cols
 
 
-def summarize(source, clock: str = "mean") -> dict[str, Any]:
+_TIMES = {"cone": "t_cone", "cos": "t_align"}
+_TIME_LABEL = {
+    "cone": "cone-entry time t_cone (exact, switch log)",
+    "cos": "cos >= 1 - delta time t_align (exact, event)",
+}
+OUTSIDE_HYPOTHESIS = (
+    "every run violates eq. (28) (no float eps satisfies it): t1 is tested as a conjecture"
+)
+
+
+def summarize(
+    source, clock: str = "mean", time: str = "cone", *, boot: int = 1000
+) -> dict[str, Any]:
     """The numbers the figure shows: fits, fraction under the bound, per-point quantiles.
 
-    ``source``: a sweep directory, a ``pyarrow.Table`` or a dict of columns with n, mu,
-    t_align_<clock>, bound_t1_<clock> (and optionally family).
+    ``time``: "cone" (default; the exact cone-entry time t_cone, the only time Theorem 1
+    bounds by t1) or "cos" (the exact cos >= 1 - delta time t_align; no theorem bounds it,
+    so its "fraction under" and "ratio" are descriptive only). ``source``: a sweep
+    directory, a ``pyarrow.Table`` or a dict of columns with n, mu, t_<time>_<clock>,
+    bound_t1_<clock> (and optionally family, eps_ok, log_eps_max).
+
+    Keys: runs, finite, fraction_under_bound (finite t <= t1), ratio_median / ratio_max
+    (t / t1), const (the headline-form :class:`ConstantFit`), fits (:func:`fit_forms`: both
+    forms and the free power law with bootstrap CIs), power (the power law), eps_ok_runs,
+    log_eps_max_max, note, points (per family/n/mu: quantiles, bootstrap CI of the median).
     """
     if clock not in ("mean", "sum"):
         raise ValueError(f"clock must be 'mean' or 'sum', got {clock!r}")
-    c = _cols(source)
-    t = c[f"t_align_{clock}"].astype(float)
+    if time not in _TIMES:
+        raise ValueError(f"time must be one of {sorted(_TIMES)}, got {time!r}")
+    c = _cols(source, clock, _TIMES[time])
+    t = c[f"{_TIMES[time]}_{clock}"].astype(float)
     bound = c[f"bound_t1_{clock}"].astype(float)
     n, mu = c["n"].astype(float), c["mu"].astype(float)
     fam = c["family"].astype(str) if "family" in c else np.full(t.size, "-")
@@ -135,6 +195,7 @@ def summarize(source, clock: str = "mean") -> dict[str, Any]:
         sel = (fam == key[0]) & (n == key[1]) & (mu == key[2])
         ts = t[sel][np.isfinite(t[sel])]
         q = np.quantile(ts, [0.1, 0.5, 0.9]) if ts.size else np.full(3, np.nan)
+        _, lo, hi = bootstrap_median(ts, boot=boot)
         points.append(
             {
                 "family": key[0],
@@ -143,46 +204,73 @@ def summarize(source, clock: str = "mean") -> dict[str, Any]:
                 "x": float(bound_variable(key[1], key[2])),
                 "q10": float(q[0]),
                 "median": float(q[1]),
+                "median_lo": lo,
+                "median_hi": hi,
                 "q90": float(q[2]),
                 "bound_median": float(np.median(bound[sel])),
+                "ratio_median": float(np.nanmedian(t[sel] / bound[sel])) if ts.size else np.nan,
+                "fraction_under_bound": fraction_under(t[sel], bound[sel]),
                 "runs": int(sel.sum()),
                 "finite": int(ts.size),
             }
         )
+    finite = np.isfinite(t)
     out: dict[str, Any] = {
         "clock": clock,
+        "time": time,
         "runs": int(t.size),
-        "finite": int(np.isfinite(t).sum()),
+        "finite": int(finite.sum()),
         "fraction_under_bound": fraction_under(t, bound),
-        "ratio_median": float(np.nanmedian(t / bound)),
-        "ratio_max": float(np.nanmax(t / bound)) if np.isfinite(t).any() else float("nan"),
-        "const": fit_bound_constant(t, n, mu),
+        "ratio_median": float(np.nanmedian(t / bound)) if finite.any() else float("nan"),
+        "ratio_max": float(np.nanmax(t / bound)) if finite.any() else float("nan"),
+        "const": fit_bound_constant(t, n, mu) if finite.any() else None,
         "bound_const": fit_bound_constant(bound, n, mu),
+        "eps_ok_runs": int(np.sum(c["eps_ok"] > 0)) if "eps_ok" in c else None,
+        "log_eps_max_max": float(np.max(c["log_eps_max"])) if "log_eps_max" in c else None,
+        "note": OUTSIDE_HYPOTHESIS,
         "points": points,
     }
     try:
-        out["power"] = fit_power_law(t, n, mu)
+        out["fits"] = fit_forms(t, n, mu, boot=boot)
     except ValueError:
-        out["power"] = None
+        out["fits"] = None
+    out["power"] = out["fits"]["power"] if out["fits"] is not None else None
     return out
 
 
-def plot(source, *, clock: str = "mean", path: str | os.PathLike | None = None):
-    """Alignment time vs log n / sqrt(mu): per-seed points, median and 10-90% quantiles per
-    grid point, the bound t1, the fitted c log n / sqrt(mu), the power law, and the fraction
-    of runs under the bound (in the title). Returns the matplotlib Figure (saved if ``path``).
+def _values(a) -> str:
+    vals = sorted(set(np.asarray(a).tolist()))
+    return ", ".join(f"{x:g}" for x in vals)
+
+
+def plot(
+    source,
+    *,
+    clock: str = "mean",
+    time: str = "cone",
+    path: str | os.PathLike | None = None,
+    eps: float | None = None,
+):
+    """Measured time (default: the exact cone-entry time) vs log n / sqrt(mu): per-seed
+    points, median and 10-90% quantiles per grid point, the bound t1, the fitted
+    c log n / sqrt(mu) and the power law (only when the grid has more than one point), and
+    the fraction of runs under t1. The title names the grid (n, mu) and the init scale eps
+    (read from a sweep directory's manifest, or ``eps=``) and reminds that every run is
+    outside eq. (28). Returns the matplotlib Figure (saved if ``path``).
 
     >>> fig = plot("runs/a"); fig.savefig("a.png")
     """
+    if eps is None and isinstance(source, str | os.PathLike):
+        eps = read_manifest(source).get("config", {}).get("eps")
     import matplotlib  # noqa: PLC0415
 
     if path is not None:
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    c = _cols(source)
-    s = summarize(c, clock)
-    t = c[f"t_align_{clock}"].astype(float)
+    c = _cols(source, clock, _TIMES.get(time, "t_cone"))
+    s = summarize(c, clock, time, boot=200)
+    t = c[f"{_TIMES[time]}_{clock}"].astype(float)
     n, mu = c["n"].astype(float), c["mu"].astype(float)
     fam = c["family"].astype(str) if "family" in c else np.full(t.size, "-")
     x = bound_variable(n, mu)
@@ -216,14 +304,16 @@ def plot(source, *, clock: str = "mean", path: str | os.PathLike | None = None):
     )
     bx = np.array([p["bound_median"] for p in pts])
     ax.scatter(px, bx, marker="x", color="C3", label="bound t1 (Theorem 1), median")
+    several = np.unique(px).size > 1  # a fit through one grid point says nothing
     xs = np.linspace(px.min() * 0.8, px.max() * 1.05, 100)
-    ax.plot(
-        xs,
-        s["const"].c * xs,
-        "C2--",
-        label=f"fit t = {s['const'].c:.3g} log n/sqrt(mu)  (R2 {s['const'].r2:.2f})",
-    )
-    if s["power"] is not None:
+    if s["const"] is not None and several:
+        ax.plot(
+            xs,
+            s["const"].c * xs,
+            "C2--",
+            label=f"fit t = {s['const'].c:.3g} log n/sqrt(mu)  (R2 {s['const'].r2:.2f})",
+        )
+    if s["power"] is not None and several:
         pw = s["power"]
         order = np.argsort(px)
         pn = np.array([p["n"] for p in pts])[order]
@@ -237,10 +327,14 @@ def plot(source, *, clock: str = "mean", path: str | os.PathLike | None = None):
         )
     ax.set_yscale("log")
     ax.set_xlabel("log n / sqrt(mu)")
-    ax.set_ylabel(f"alignment time t_align ({clock}-loss clock)")
+    ax.set_ylabel(f"{_TIME_LABEL[time]} ({clock}-loss clock)", fontsize=8)
+    eps_text = f", eps = {eps:g}" if eps is not None else ""
     ax.set_title(
-        f"{s['finite']}/{s['runs']} runs aligned; {100 * s['fraction_under_bound']:.1f}% under "
-        f"the bound; median t/t1 = {s['ratio_median']:.2g}"
+        f"n in {{{_values(n)}}}, mu in {{{_values(mu)}}}{eps_text}\n"
+        f"{s['finite']}/{s['runs']} runs reached; {100 * s['fraction_under_bound']:.1f}% under "
+        f"t1; median t/t1 = {s['ratio_median']:.2g} (all runs outside eq. (28)'s eps "
+        f"hypothesis)",
+        fontsize=8,
     )
     ax.legend(fontsize=7, loc="center right")
     fig.tight_layout()

@@ -1,29 +1,45 @@
-"""Min, Mallada & Vidal's alignment-time-vs-bound experiment (PAPERS.md Sec. 1c) as a sweep.
+"""Min, Mallada & Vidal: cone-entry / alignment time vs t1 (docs: papers/min-mallada-vidal).
 
 One run (grid point ``{"n", "mu", "family"}``, one seed): mu-separated data
-(:func:`separated`, exact mu; families "cone" and "cluster"), a balanced
-small init (:meth:`TwoLayerReLU.balanced`, scale ``eps``), gradient flow on the MEAN
-exponential loss, and
+(:func:`family_data`: "cone", "cluster", "aniso", "unbalanced"; exact mu), a balanced small
+init (:meth:`TwoLayerReLU.balanced`, scale ``eps``), gradient flow on the MEAN exponential
+loss, solved KINK-AWARE (``FlowConfig(kinks="track")``: every activation switch root-found
+and logged), and
 
-1. a solve stopped by ``gradflow.metrics.aligned(delta)``: the alignment time is the
-   root-found event time (every neuron has cos(w_j, x_{sign v_j}) >= 1 - delta, or is dead),
-   on the mean clock, also given on the sum clock (t_sum = t_mean / n);
-2. a second solve from the same init to ``t_end`` (no stop) for the losses at ``loss_times``,
-   the final stable rank of W, and the alignment time by Theorem 1's own criterion (every
-   neuron in its cone S_{sign v_j} or dead; interpolated between ``n_saves`` log-spaced
-   saves, so accurate to their spacing);
-3. the bound t1 = 16 log n / (min{zeta, xi} sqrt(mu) X_min) of Theorem 1 for this data and
-   init (:func:`min_bounds`), on both clocks.
+1. solve 1, stopped by ``gradflow.metrics.aligned(delta)``: the cos >= 1 - delta time is the
+   root-found event time ``traj.t_event`` (every neuron has cos(w_j, x_{sign v_j}) >= 1 -
+   delta, or is dead). EXACT (to the root finder). No theorem bounds this time.
+2. solve 2 (when ``t_end`` is set) from the same init to ``t_end`` without a stop: the
+   CONE-ENTRY time from its switch log (:func:`gradflow.metrics.cone_entry_times`): for every
+   neuron the first time its pattern is S_{sign v_j} or S_dead, and the max over neurons.
+   EXACT (a pattern changes only at a logged, root-found switch). This is the time Theorem 1
+   bounds by t1. Without ``t_end`` the log of solve 1 is used (horizon: the end of solve 1).
+   Also the losses at ``loss_times`` and the final stable rank.
+3. the constants of Theorem 1 for this data and init (:func:`min_bounds`): t1, t2 (eq. 39),
+   the start of the cos >= 1/4 window of D.2's proof, and eq. (28)'s verdict: ``eps_ok`` is
+   False and ``log_eps_max`` ~ -1e4 .. -1e10 in every run, i.e. EVERY RUN LIES OUTSIDE THE
+   THEOREM'S HYPOTHESIS; comparing t_cone with t1 tests the bound as a conjecture there.
 
-Row columns (times on the clock their name says):
-    t_align_mean, t_align_sum        cos >= 1 - delta alignment time (NaN: not reached by t_max)
-    t_cone_mean, t_cone_sum          cone-criterion time (NaN: not reached by t_end)
-    bound_t1_mean, bound_t1_sum      Theorem 1's t1
+With ``interpolated=True`` (and ``t_end``), solve 2 also gives the times read from its
+``n_saves`` log-spaced saves (:func:`gradflow.metrics.alignment_time`, linear interpolation:
+late by up to the save spacing), in columns labelled ``_interp``.
+
+Row columns (times on the clock their name says; t_sum = t_mean / n):
+    t_cone_mean, t_cone_sum          exact cone-entry time (NaN: not reached by the horizon)
+    t_cone_horizon_mean              end of the solve whose switch log gave t_cone
+    n_dead                           neurons whose first cone was S_dead
+    zeno_pairs                       (neuron, sample) pairs switching more than once
+    t_align_mean, t_align_sum        exact cos >= 1 - delta time (NaN: not reached by t_max)
     loss_at_align                    mean loss at t_align
+    t_align_interp_mean, t_cone_interp_mean   interpolated times (only if ``interpolated``)
     loss_t<T>                        mean loss at mean-clock time T (for T in loss_times)
     stable_rank_final                |W|_F^2 / |W|_2^2 at t_end
-    mu_exact, x_min, x_max, zeta, xi, eps_ok   data / theorem constants
-    status (+ status_name), num_steps, ..., grad_evals   of solve 1
+    bound_t1_mean, bound_t1_sum      Theorem 1's t1 (cone membership)
+    bound_t2_mean, bound_t2_sum      eq. (39): t2 = max(t2_+, t2_-)
+    cos_start_mean, cos_start_sum    max over classes of t1 + 6/(sqrt(mu) n_+- X_min)
+    eps_ok, log_eps_max, eps_representable   eq. (28) (factor 8): 0, ~-1e4.., 0 in practice
+    mu_exact, x_min, x_max, n_plus, zeta, xi   data / theorem constants
+    status (+ status_name), num_steps, ..., grad_evals, num_switches   of solve 1
     status_end, grad_evals_end       of solve 2
 """
 
@@ -37,11 +53,11 @@ import numpy as np
 
 from ...flow import FlowConfig, solve_flow
 from ...losses import LOSSES, empirical_loss
-from ...metrics import aligned, alignment_time, stable_rank
+from ...metrics import aligned, alignment_time, cone_entry_times, stable_rank, zeno_violations
 from ...models import TwoLayerReLU
 from ...sweep import Problem
 from ._bounds import min_bounds
-from ._data import separated
+from ._families import FAMILY_NAMES, family_data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,15 +66,19 @@ class AlignmentProblem(Problem):
 
     Fields (fixed over the sweep; the grid gives n, mu and optionally family):
         d: input dimension. h: width. eps: init scale (balanced init, E|w_j|^2 = eps^2).
-        delta: cos-alignment tolerance. rtol: solver tolerance.
+        delta: cos-alignment tolerance. rtol: solver tolerance (kink-aware solves).
         t_max: end of the alignment solve (mean clock); a run not aligned by then has
             t_align = NaN and status "success" (reached t_max without the event).
-        t_end: end of the second solve (mean clock); ``None`` skips it (NaN columns).
+        t_end: end of the second solve (mean clock) giving the exact cone-entry time, the
+            losses and the final rank; ``None`` skips it (cone-entry time from solve 1's
+            log, loss/rank columns NaN).
         loss_times: mean-clock times at which the loss is recorded (each <= t_end).
-        n_saves: log-spaced saves of the second solve (cone-criterion time resolution).
-        family: data family when the grid does not name one ("cone" or "cluster").
+        n_saves: log-spaced saves of the second solve (only the ``_interp`` columns use them).
+        family: data family when the grid does not name one (``FAMILY_NAMES``).
         loss: a margin loss by name ("exp", the theorem's, or "logistic"); the bound
             columns are Theorem 1's constants, stated for the exponential loss.
+        interpolated: also give the save-interpolated times (columns ``*_interp_mean``).
+        events_per_pair: switch-log length per (neuron, sample) pair (the theory allows 1).
 
     >>> problem = AlignmentProblem(h=20, eps=1e-6)
     >>> table = gradflow.sweep.sweep(problem, {"n": [10, 30], "mu": [0.3]}, 16)
@@ -75,6 +95,8 @@ class AlignmentProblem(Problem):
     n_saves: int = 48
     family: str = "cone"
     loss: str = "exp"
+    interpolated: bool = False
+    events_per_pair: int = 2
     sweep_name: ClassVar[str] = "alignment_problem"
 
     def __post_init__(self):
@@ -91,10 +113,17 @@ class AlignmentProblem(Problem):
         if not (isinstance(self.loss, str) and self.loss in LOSSES and LOSSES[self.loss].margin):
             margin = sorted(k for k, v in LOSSES.items() if v.margin)
             raise ValueError(f"loss must be a margin loss name {margin}, got {self.loss!r}")
+        if self.family not in FAMILY_NAMES:
+            raise ValueError(f"family must be one of {FAMILY_NAMES}, got {self.family!r}")
+        if self.interpolated and self.t_end is None:
+            raise ValueError("interpolated=True needs t_end (the saves of the second solve)")
+        if not (isinstance(self.events_per_pair, int) and self.events_per_pair >= 1):
+            raise ValueError(
+                f"events_per_pair must be an integer >= 1, got {self.events_per_pair!r}"
+            )
         # built once, so every run shares them and the compiled kernel is reused
         object.__setattr__(self, "_stop", aligned(self.delta))
-        object.__setattr__(self, "_config", FlowConfig(rtol=self.rtol))
-        object.__setattr__(self, "_row", _Row(self))
+        object.__setattr__(self, "_rows", {})
 
     def config(self) -> dict[str, Any]:
         """The fixed settings (what a sweep directory's manifest records)."""
@@ -113,9 +142,9 @@ class AlignmentProblem(Problem):
         s = summarize(table, clock)
         pw = s["power"]
         lines.append(
-            f"{s['finite']} aligned; c = {s['const'].c:.4g} in t = c log n/sqrt(mu) ({clock} "
-            f"clock); fraction under the bound {s['fraction_under_bound']:.3f}; median t/t1 "
-            f"{s['ratio_median']:.3g}"
+            f"{s['finite']} runs entered the cone; c = {s['const'].c:.4g} in t_cone = "
+            f"c log n/sqrt(mu) ({clock} clock); fraction with t_cone <= t1 "
+            f"{s['fraction_under_bound']:.3f}; median t_cone/t1 {s['ratio_median']:.3g}"
             + (f"; power law t ~ n^{pw.a:.3f} mu^{pw.b:.3f}" if pw is not None else "")
         )
         return lines
@@ -127,6 +156,12 @@ class AlignmentProblem(Problem):
         plot(table, clock=clock, path=path)
         return [path]
 
+    def flow_config(self, n: int) -> FlowConfig:
+        """The kink-aware solver settings for data of size n (log of events_per_pair*n*h)."""
+        return FlowConfig(
+            rtol=self.rtol, kinks="track", max_events=self.events_per_pair * n * self.h + 64
+        )
+
     def save_times(self) -> tuple[float, ...]:
         assert self.t_end is not None
         # as solve_flow's log_times, in NumPy (this runs while tracing)
@@ -134,43 +169,70 @@ class AlignmentProblem(Problem):
         ts = np.unique(np.concatenate([ts, np.asarray(self.loss_times, float)]))
         return tuple(float(t) for t in ts)
 
+    def _row_for(self, n: int) -> _Row:
+        rows: dict = self._rows  # type: ignore[attr-defined]
+        if n not in rows:
+            rows[n] = _Row(self, self.flow_config(n))
+        return rows[n]
+
     def __call__(self, params: dict, key) -> tuple[TwoLayerReLU, Any, dict]:
         import jax  # noqa: PLC0415
 
         n, mu = int(params["n"]), float(params["mu"])
         family = str(params.get("family", self.family))
         k_data, k_model = jax.random.split(key)
-        data, mu_exact = separated(n, self.d, mu, key=k_data, family=family)
+        data, mu_exact = family_data(family, n, self.d, mu, key=k_data)
         model = TwoLayerReLU.balanced(self.d, self.h, self.eps, key=k_model)
         b = min_bounds(data, self.h, self.eps, model=model, delta=self.delta)
         extra = {
             "mu_exact": float(mu_exact),
             "x_min": b.X_min,
             "x_max": b.X_max,
+            "n_plus": float(b.n_plus),
             "zeta": b.zeta,
             "xi": b.xi,
             "bound_t1_sum": b.t1_sum,
             "bound_t1_mean": b.t1_mean,
+            "bound_t2_sum": b.t2_sum,
+            "bound_t2_mean": b.t2_mean,
+            "cos_start_sum": max(b.cos_start_plus_sum, b.cos_start_minus_sum),
+            "cos_start_mean": max(b.cos_start_plus_mean, b.cos_start_minus_mean),
             "eps_ok": float(b.eps_ok),
+            "log_eps_max": b.log_eps_max,
+            "eps_representable": float(b.eps_representable),
         }
+        row = self._row_for(n)
         options = dict(
             t1=self.t_max,
             loss=self.loss,
             reduction="mean",
             saveat=2,
             stop=self._stop,  # type: ignore[attr-defined]
-            config=self._config,  # type: ignore[attr-defined]
-            row=self._row,  # type: ignore[attr-defined]
+            config=row.config,
+            row=row,
             extra=extra,
         )
         return model, data, options
 
 
+def cone_time(log, model, data) -> tuple[Any, Any]:
+    """(t_cone, n_dead) from a kink-aware switch log: t_cone = max_j of neuron j's first
+    entry into S_{sign v_j} or S_dead (NaN if some neuron never entered); n_dead = neurons
+    whose first such entry was S_dead. Exact (switch times are root-found)."""
+    first = cone_entry_times(log, data.y)  # (h, 3): S_+, S_-, S_dead
+    target = jnp.where(model.v > 0, first[:, 0], first[:, 1])
+    dead = first[:, 2]
+    t_j = jnp.fmin(target, dead)  # NaN only if neither was entered
+    n_dead = jnp.sum(jnp.isfinite(dead) & ~(target <= dead))
+    return jnp.where(jnp.any(jnp.isnan(t_j)), jnp.nan, jnp.max(t_j)), n_dead
+
+
 class _Row:
     """The traced row function of :class:`AlignmentProblem` (hashable by identity)."""
 
-    def __init__(self, problem: AlignmentProblem):
+    def __init__(self, problem: AlignmentProblem, config: FlowConfig):
         self.p = problem
+        self.config = config
 
     def __call__(self, traj, model, data) -> dict:
         p = self.p
@@ -184,10 +246,21 @@ class _Row:
                 jnp.nan,
                 empirical_loss(traj.final, data.x, data.y, p.loss, "mean"),
             ),
+            "num_switches": traj.stats["num_switches"],
         }
         nan = jnp.asarray(jnp.nan)
         if p.t_end is None:
-            out.update({"t_cone_mean": nan, "t_cone_sum": nan, "stable_rank_final": nan})
+            t_cone, n_dead = cone_time(traj.events, model, data)
+            out.update(
+                {
+                    "t_cone_mean": t_cone,
+                    "t_cone_sum": t_cone / n,
+                    "t_cone_horizon_mean": traj.t_final,
+                    "n_dead": n_dead,
+                    "zeno_pairs": zeno_violations(traj.events),
+                    "stable_rank_final": nan,
+                }
+            )
             out.update({f"loss_t{t:g}": nan for t in p.loss_times})
             out.update({"status_end": jnp.asarray(-1), "grad_evals_end": jnp.asarray(0)})
             return out
@@ -199,21 +272,24 @@ class _Row:
             reduction="mean",
             t1=p.t_end,
             saveat=ts,
-            config=p._config,  # type: ignore[attr-defined]
+            config=self.config,
         )
-        w = traj2.model.w
-        t_cone = alignment_time(traj2, data, p.delta, "cone").time
+        t_cone, n_dead = cone_time(traj2.events, model, data)
         for t in p.loss_times:
             out[f"loss_t{t:g}"] = traj2.loss[ts.index(float(t))]
         out.update(
             {
                 "t_cone_mean": t_cone,
                 "t_cone_sum": t_cone / n,
-                "stable_rank_final": stable_rank(w[-1]),
+                "t_cone_horizon_mean": traj2.t_final,
+                "n_dead": n_dead,
+                "zeno_pairs": zeno_violations(traj2.events),
+                "stable_rank_final": stable_rank(traj2.model.w[-1]),
                 "status_end": traj2.result,
                 "grad_evals_end": traj2.stats["grad_evals"],
             }
         )
+        if p.interpolated:
+            out["t_align_interp_mean"] = alignment_time(traj2, data, p.delta, "cos").time
+            out["t_cone_interp_mean"] = alignment_time(traj2, data, p.delta, "cone").time
         return out
-
-

@@ -21,14 +21,18 @@ def wide_cnn_figure(rows, curves, path: Path) -> Path:
     ax1.set_xlabel("N (samples)")
     ax1.set_ylabel("rank")
     axb = ax1.twinx()
-    axb.semilogy(ns, [r["sigma_min"] for r in rows], "s:", color="tab:red", label="sigma_min")
+    axb.semilogy(ns, [r["sigma_min"] for r in rows], "s:", color="tab:red",
+                 label="sigma_min(F_1) (right axis)")
     axb.set_ylabel("sigma_min(F_1)", color="tab:red")
-    ax1.legend(loc="upper left", fontsize=8)
+    handles = ax1.get_legend_handles_labels()[0] + axb.get_legend_handles_labels()[0]
+    # below the axes: inside, it would cover a point of one of the two curves
+    ax1.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3,
+               fontsize=8)
     ax1.set_title(f"random weights, n_1 = {rows[0]['n_k']}")
     for label, ts, loss in curves:
         t, lo = plottable(ts, loss)
         ax2.loglog(t, lo, label=label, ls="-" if "GF" in label else ":")
-    ax2.axhline(1e-3, color="gray", lw=0.8, ls="--")
+    ax2.axhline(1e-3, color="gray", lw=0.8, ls="--", label="loss = 1e-3 (reference)")
     ax2.set_xlabel("flow time t (mean-loss clock; GD: eta * steps)")
     ax2.set_ylabel("training loss (square)")
     ax2.set_title("wide vs narrow layer")

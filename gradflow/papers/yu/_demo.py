@@ -1,4 +1,4 @@
-"""Yu, Zhang & Zhu key-pattern CNN (our reconstruction, PAPERS.md sec. 2), short version.
+"""Yu, Zhang & Zhu key-pattern CNN (our reconstruction, docs/papers/yu.md), short version.
 
 Data: ``pattern_data(40, 8, 4, num_background=3)``: 1-D signals of 4 non-overlapping patches
 of length 8; the key pattern p_+ or p_- (orthonormal) at a random patch decides the label,

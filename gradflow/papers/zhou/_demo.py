@@ -1,4 +1,4 @@
-"""Zhou et al. kernel condensation (our reconstruction, PAPERS.md sec. 4), short version.
+"""Zhou et al. kernel condensation (our reconstruction, docs/papers/zhou.md), short version.
 
 Model: ``TwoLayerCNN`` with tanh (multiplicity one), pooling "none" (a dense readout over
 positions), both layers trained, Gaussian init of scale eps; mean exp loss, exact GF.

@@ -42,6 +42,18 @@ def cosine_strip(ws, ts, direction, path: Path, *, title: str = "") -> Path:
     return Path(path)
 
 
+def _readable_log_ticks(ax) -> None:
+    """Label a log time axis at 1, 2, 5 x 10^k (short spans) or 10^k (long spans) only, never
+    at every minor tick (matplotlib's default on a span under a decade overlaps)."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    lo, hi = ax.get_xlim()
+    subs = (1.0, 2.0, 5.0) if np.log10(hi / lo) < 2.5 else (1.0,)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def cos_to_prediction(curves, path: Path, *, title: str = "", clock: str = "mean") -> Path:
     """Mean |cos(w_k, u_1)| over kernels vs flow time, one curve per (label, ts, mean_abs_cos).
 
@@ -56,6 +68,7 @@ def cos_to_prediction(curves, path: Path, *, title: str = "", clock: str = "mean
         if len(curve) > 3 and curve[3] is not None:
             ax.axvline(curve[3], color=line.get_color(), ls=":", lw=1)
     ax.set_xscale("log")
+    _readable_log_ticks(ax)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel(f"flow time t ({clock}-loss clock)")
     ax.set_ylabel("mean_k |cos(w_k, u_1)|")
