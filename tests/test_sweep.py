@@ -216,7 +216,7 @@ def test_plot_and_cli_plot(experiment, tmp_path):
     for _ in range(2):  # a second plot still reads the folder (audit: it used to refuse)
         res = CliRunner().invoke(app, ["plot", str(out)])
         assert res.exit_code == 0, res.output
-        assert "fraction under the bound 1.000" in res.output
+        assert "fraction with t_cone <= t1 1.000" in res.output
     assert (out / "figures" / "alignment_mean.png").stat().st_size > 10_000
     res = CliRunner().invoke(
         app, ["plot", str(out), "--option", "clock=sum", "--to", str(tmp_path / "f")]
@@ -231,7 +231,7 @@ def test_plot_and_cli_plot(experiment, tmp_path):
          "-s", "loss_times=5.0,40.0", "--seeds", "3", "--out", str(out)],
     )
     assert res.exit_code == 0, res.output
-    assert "12 runs: 12 event" in res.output and "fraction under the bound 1.000" in res.output
+    assert "12 runs: 12 event" in res.output and "fraction with t_cone <= t1 1.000" in res.output
     res = CliRunner().invoke(app, ["sweep", "--status", str(out)])
     assert res.exit_code == 0 and "4 of 4 chunks finished" in res.output, res.output
     res = CliRunner().invoke(app, ["plot", str(tmp_path)])

@@ -66,9 +66,11 @@ def chunk_name(grid_index: int, chunk_index: int) -> str:
     return f"chunk-g{grid_index:04d}-c{chunk_index:05d}.parquet"
 
 
-def _jsonable(obj: Any) -> Any:
-    """Round-trip through JSON so comparisons see what a rerun will read back."""
-    return json.loads(json.dumps(obj, sort_keys=True, default=_default))
+def _jsonable(obj: Any, *, lenient: bool = False) -> Any:
+    """Round-trip through JSON so comparisons see what a rerun will read back (``lenient``:
+    an object JSON cannot hold is recorded by its repr, for readers only)."""
+    default = (lambda o: _default(o) if hasattr(o, "item") or hasattr(o, "tolist") else repr(o))
+    return json.loads(json.dumps(obj, sort_keys=True, default=default if lenient else _default))
 
 
 def _default(o: Any) -> Any:
@@ -117,7 +119,7 @@ def make_manifest(
         "fingerprint": fp,
         **body,
         "problem_ref": problem_ref,
-        "config": _jsonable(config or {}),
+        "config": _jsonable(config or {}, lenient=True),
     }
 
 
