@@ -5,6 +5,8 @@ flat parameter vector and integrated with SciPy's DOP853 (or stepped by a hand-w
 loop), never with gradflow itself.
 """
 
+import logging
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -190,35 +192,37 @@ def test_cross_entropy_and_slopes_by_hand():
         gf.losses.as_loss("hinge")
 
 
-class CountingSummary(eqx.Module):
-    """A summary function that counts how often it is traced (= compiled)."""
+class NormSummary(eqx.Module):
+    """A summary module: equal instances compare equal, so they share a compiled solve."""
 
-    which: int
+    power: int
 
     def __call__(self, t, model):
-        TRACES.append(self.which)
-        return jnp.sum(model.w**2)
+        return jnp.sum(model.w**self.power)
 
 
-TRACES: list[int] = []
+def _compiles(caplog, name: str) -> int:
+    """How many XLA compilations of jit(name) JAX logged (jax_log_compiles)."""
+    return sum(f"compilation of jit({name})" in r.getMessage() for r in caplog.records)
 
 
-def test_equal_stops_configs_and_summaries_compile_once():
+def test_equal_stops_configs_and_summaries_compile_once(caplog):
     model = gf.models.TwoLayerReLU.balanced(d=2, h=4, eps=1e-3, key=jax.random.key(0))
     data = two_point(0.1)
-    TRACES.clear()
-    for _ in range(3):  # freshly built but equal arguments every time
-        traj = gf.solve_flow(model, data, t1=20.0, saveat=8, fn=CountingSummary(1),
-                             stop=gf.loss_below(1e-1), config=gf.FlowConfig(rtol=1e-6),
-                             loss=gf.losses.Exp())
-        assert traj.status in (gf.Status.EVENT, gf.Status.SUCCESS)
-    assert TRACES == [1]
-    gf.solve_flow(model, data, t1=20.0, saveat=8, fn=CountingSummary(1),
-                  stop=gf.loss_below(2e-1))  # a different stop value compiles again
-    assert TRACES == [1, 1]
-    for _ in range(2):
-        gf.gd(model, data, eta=0.0123, steps=10, saves=2, fn=CountingSummary(2))
-    assert TRACES == [1, 1, 2]
+    caplog.set_level(logging.WARNING)
+    with jax.log_compiles(True):
+        for _ in range(3):  # freshly built but equal arguments every time
+            traj = gf.solve_flow(model, data, t1=20.0, saveat=8, fn=NormSummary(2),
+                                 stop=gf.loss_below(1e-1), config=gf.FlowConfig(rtol=1e-6),
+                                 loss=gf.losses.Exp())
+            assert traj.status in (gf.Status.EVENT, gf.Status.SUCCESS)
+        assert _compiles(caplog, "_solve") == 1
+        gf.solve_flow(model, data, t1=20.0, saveat=8, fn=NormSummary(2),
+                      stop=gf.loss_below(2e-1))  # a different stop value compiles again
+        assert _compiles(caplog, "_solve") == 2
+        for _ in range(2):
+            gf.gd(model, data, eta=0.0123, steps=10, saves=2, fn=NormSummary(2))
+        assert _compiles(caplog, "_run") == 1
 
 
 def test_stop_and_loss_must_be_gradflow_objects():

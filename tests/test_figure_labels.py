@@ -9,7 +9,7 @@ from gradflow.papers.min_mallada_vidal import plot
 def _columns(ns, mus):
     ns, mus = np.repeat(ns, 3).astype(float), np.repeat(mus, 3).astype(float)
     t = 5.0 + 0.1 * np.arange(ns.size)
-    return {"n": ns, "mu": mus, "t_align_mean": t, "bound_t1_mean": 1e3 * t,
+    return {"n": ns, "mu": mus, "t_align_mean": t, "t_cone_mean": 0.5 * t, "bound_t1_mean": 1e3 * t,
             "family": np.array(["cone"] * ns.size)}
 
 

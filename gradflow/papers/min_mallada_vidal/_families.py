@@ -71,9 +71,12 @@ def _aniso(key, target, n, d):
     q = u[None, :] + c[idx] + _SPREAD * noise / math.sqrt(d)
     a = q @ u
     p = q - a[:, None] * u[None, :]
+    # points 0 and 1 sit in opposite clusters: antipodal off-axis parts, so the tilt angle
+    # can reach any target separation (as separated's cluster family)
+    p = p.at[1].set(-p[0] * jnp.linalg.norm(p[1]) / jnp.linalg.norm(p[0]))
     a = jnp.maximum(jnp.abs(a), 0.1)
-    lam = _stretch(u, p, a, target)
-    z = _unit(p + lam * a[:, None] * u[None, :])
+    phi = _stretch(u, p, a, target)
+    z = _unit(jnp.cos(phi) * p + jnp.sin(phi) * a[:, None] * u[None, :])
     perm = jax.random.permutation(k_uniform, n)
     y = jnp.where(perm < n // 2 + n % 2, 1.0, -1.0).astype(dtype)
     x = y[:, None] * z
