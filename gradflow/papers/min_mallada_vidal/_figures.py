@@ -332,7 +332,7 @@ def plot(
     ax.set_title(
         f"n in {{{_values(n)}}}, mu in {{{_values(mu)}}}{eps_text}\n"
         f"{s['finite']}/{s['runs']} runs reached; {100 * s['fraction_under_bound']:.1f}% under "
-        f"t1; median t/t1 = {s['ratio_median']:.2g} (all runs outside eq. (28)'s eps "
+        f"t1; median t/t1 = {s['ratio_median']:.2g} (all runs outside eq. (28)'s "
         f"hypothesis)",
         fontsize=8,
     )
