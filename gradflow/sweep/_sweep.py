@@ -67,11 +67,6 @@ def _check_problem(problem: ProblemFn, points: list[dict], seed: int) -> None:
             raise ValueError("problem(params, key) must return (model, data, options: dict)")
 
 
-def _version() -> str:
-    """gradflow's installed version (part of a sweep's identity)."""
-    return __version__
-
-
 def _config_of(problem: Any) -> dict:
     cfg: Any = getattr(problem, "config", None)
     return dict(cfg()) if cfg is not None else {}
@@ -134,7 +129,7 @@ def sweep(
             seeds=seed_list,
             chunk_size=chunk_size,
             x64=bool(jax.config.read("jax_enable_x64")),
-            gradflow_version=_version(),
+            gradflow_version=__version__,  # part of a sweep's identity
             config=_config_of(problem),
         )
         store = SweepStore.open(out, manifest)
