@@ -60,53 +60,98 @@ def _stop(proc: subprocess.Popen) -> None:
             return
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    temp = tempfile.mkdtemp(prefix="gfray", dir="/tmp")  # short: Ray's socket paths
-    env = dict(
-        os.environ,
-        RAY_USAGE_STATS_ENABLED="0",
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p),
-    )
-    ray_bin = str(Path(sys.executable).with_name("ray"))
+def _tail(folder: Path, lines: int = 6) -> str:
+    """The last lines of every non-empty log under ``folder`` (what a failed start said)."""
+    out = []
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and f.suffix in (".log", ".out", ".err") and f.stat().st_size:
+            text = f.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {f.relative_to(folder)}\n" + "\n".join(text))
+    return "\n".join(out)[-6000:]
+
+
+# Ray >= 2.5x turns token authentication on in `ray start --head` when ~/.ray/auth_token
+# exists (any earlier `ray.init()` writes one), but a driver given an explicit address never
+# turns it on: the driver is refused ("InvalidAuthToken") and ray.init fails after ~40 s.
+# This was why the cluster did not start. Every process of the test cluster gets the
+# driver's own mode explicitly (disabled unless RAY_AUTH_MODE says token: then the same
+# token, from the same env / file, is used by all).
+AUTH_MODE = os.environ.get("RAY_AUTH_MODE") or "disabled"
+
+
+def _start(temp: Path, env: dict, deadline: float) -> tuple[list, str]:
+    """Start a head and a worker node (``ray start --block``) on loopback; the address."""
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts", "start"]  # no PATH / venv lookup
     port = _port()
     # 127.0.0.2 (loopback): Ray rewrites 127.0.0.1/localhost to the host's network address
     address = f"127.0.0.2:{port}"
     common = ["--block", "--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
-    procs = []
+    procs: list[subprocess.Popen] = []
+
+    def launch(name, args):
+        with open(temp / f"{name}.log", "ab") as log:
+            procs.append(subprocess.Popen([*ray_cli, *args, *common], env=env, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True))
+
     try:
-        procs.append(subprocess.Popen(
-            [ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false",
-             f"--temp-dir={temp}", f"--dashboard-agent-listen-port={_port()}", *common],
-            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
-        deadline = time.time() + 60
-        while time.time() < deadline:
+        launch("head", ["--head", f"--port={port}", "--include-dashboard=false",
+                        f"--temp-dir={temp}", f"--dashboard-agent-listen-port={_port()}"])
+        while True:  # the GCS accepts connections: the head is up
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
                 break
-            time.sleep(0.5)
-        procs.append(subprocess.Popen(
-            [ray_bin, "start", f"--address={address}",
-             f"--dashboard-agent-listen-port={_port()}", *common],
-            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
-        try:
-            ray.init(address=address, _node_ip_address="127.0.0.1",
-                     runtime_env={"env_vars": {"PYTHONPATH": env["PYTHONPATH"]}})
-            while time.time() < deadline + 30 and sum(n["Alive"] for n in ray.nodes()) < 2:
-                time.sleep(0.5)
-            alive = sum(n["Alive"] for n in ray.nodes())
-            if alive != 2:
-                raise RuntimeError(f"{alive} of 2 nodes alive")
-        except Exception as e:  # noqa: BLE001 - an environment without a usable loopback
-            pytest.skip(f"could not start a loopback Ray cluster here: {e}")
-        yield port
+            if procs[0].poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"the head node did not open port {port}")
+            time.sleep(0.25)
+        launch("worker", [f"--address={address}", f"--dashboard-agent-listen-port={_port()}"])
+        ray.init(address=address, _node_ip_address="127.0.0.1", log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": env["PYTHONPATH"]}})
+        while sum(n["Alive"] for n in ray.nodes()) < 2:
+            if any(p.poll() is not None for p in procs) or time.time() > deadline:
+                raise RuntimeError(f"{sum(n['Alive'] for n in ray.nodes())} of 2 nodes alive")
+            time.sleep(0.25)
+        return procs, address
+    except BaseException:
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        for p in reversed(procs):
+            _stop(p)
+        raise
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A loopback head + worker, one per module; tried twice (fresh ports, 90 s each)."""
+    temp = Path(tempfile.mkdtemp(prefix="gfray", dir="/tmp"))  # short: Ray's socket paths
+    env = dict(
+        os.environ,
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_AUTH_MODE=AUTH_MODE,
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p),
+    )
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = AUTH_MODE  # the driver (this process) as its nodes
+    procs, errors = [], []
+    try:
+        for attempt in range(2):
+            try:
+                procs, _ = _start(temp, env, time.time() + 90)
+                break
+            except Exception as e:  # noqa: BLE001 - tried again once, then reported
+                errors.append(f"attempt {attempt + 1}: {type(e).__name__}: {e}")
+        else:
+            pytest.fail("could not start a loopback Ray cluster:\n" + "\n".join(errors)
+                        + "\n" + _tail(temp))
+        yield
     finally:
         with contextlib.suppress(Exception):
             ray.shutdown()
         for p in reversed(procs):
             _stop(p)
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
         import shutil
 
         shutil.rmtree(temp, ignore_errors=True)
