@@ -1,6 +1,10 @@
 """Ray executor on a real local cluster (loopback only): a head and a worker node started
-here, chunks as Ray tasks; rows equal the local executor's bit for bit; a worker killed
-mid-sweep loses no row and duplicates none; a rerun resumes. The cluster is stopped at the end.
+here, chunks on worker actors; rows equal the local executor's bit for bit; a worker killed
+mid-sweep loses no row and duplicates none (its restart reads the persistent compilation
+cache); a rerun resumes. The cluster is stopped at the end.
+
+The problem is a plain two-layer ReLU flow (cheap to compile: the test is about the executor;
+any ``gradflow.sweep.Problem`` goes through the same path).
 """
 
 import contextlib
@@ -15,13 +19,16 @@ import threading
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray")
 
 import gradflow.sweep as gs  # noqa: E402
-from gradflow.papers.min_mallada_vidal import AlignmentProblem  # noqa: E402
+from gradflow import FlowConfig  # noqa: E402
+from gradflow.models import TwoLayerReLU  # noqa: E402
+from gradflow.papers.min_mallada_vidal import separated  # noqa: E402
 
 ROOT = str(Path(__file__).resolve().parents[1])
 GRID = {"n": [8], "mu": [0.3, 0.6]}
@@ -29,10 +36,26 @@ SEEDS, CHUNK = 4, 2  # 4 chunks of 2 runs
 
 
 @dataclasses.dataclass(frozen=True)
-class Slow(gs.Problem):
-    """AlignmentProblem, slower to build, leaving the pid of each process that builds a run."""
+class Plain(gs.Problem):
+    """Gradient flow of a small two-layer ReLU net on mu-separated data, to t1 (default row)."""
 
-    inner: AlignmentProblem
+    d: int = 4
+    h: int = 4
+    eps: float = 1e-3
+    t1: float = 20.0
+
+    def __call__(self, params, key):
+        kd, km = jax.random.split(key)
+        data, _ = separated(params["n"], self.d, params["mu"], key=kd)
+        model = TwoLayerReLU.balanced(self.d, self.h, self.eps, key=km)
+        return model, data, {"t1": self.t1, "saveat": 2, "config": FlowConfig(rtol=1e-6)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Slow(gs.Problem):
+    """A problem, slower to build, leaving the pid of each process that builds a run."""
+
+    inner: Plain
     piddir: str
 
     def __call__(self, params, key):
@@ -49,7 +72,7 @@ def _port() -> int:
 
 def _stop(proc: subprocess.Popen) -> None:
     """Stop a `ray start --block` we started, and every process of its group (its nodes)."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+    for sig, wait in ((signal.SIGTERM, 4), (signal.SIGKILL, 10)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -172,13 +195,14 @@ def _assert_same(a, b):
 
 def test_ray_rows_equal_local_and_survive_a_killed_worker(cluster, tmp_path):
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers get Slow by value
-    inner = AlignmentProblem(d=4, h=4, eps=1e-6, t_end=None)
+    inner = Plain()
     local = gs.sweep(inner, GRID, SEEDS, strategy="map", chunk_size=CHUNK, progress=False)
     piddir = tmp_path / "pids"
     piddir.mkdir()
     problem = Slow(inner, str(piddir))
     out = tmp_path / "ray"
-    ex = gs.RayExecutor(num_cpus=1, max_retries=3)
+    cache = tmp_path / "jax-cache"
+    ex = gs.RayExecutor(num_cpus=1, max_retries=3, compilation_cache=str(cache))
     result, killed = {}, []
 
     def drive():
@@ -205,6 +229,7 @@ def test_ray_rows_equal_local_and_survive_a_killed_worker(cluster, tmp_path):
     assert len(pairs) == len(set(pairs)) == 2 * SEEDS  # none lost, none duplicated
     workers = {int(p.name) for p in piddir.iterdir()} - {os.getpid()}
     assert len(workers) >= 2 and killed[0] in workers  # the lost task ran again elsewhere
+    assert any(cache.iterdir())  # the workers' persistent compilation cache was written
     print(f"\nray sweep with a killed worker: {elapsed:.1f} s, worker pids {sorted(workers)}")
     # a driver killed mid-sweep: its rerun computes only the missing chunk
     os.remove(out / gs.chunk_name(1, 1))
