@@ -58,6 +58,7 @@ DEMOS: dict[str, DemoSpec] = {
 # `gradflow sweep NAME`: sweep problems (gradflow.sweep.Problem subclasses) by import path
 PROBLEMS: dict[str, str] = {
     "alignment": "gradflow.papers.min_mallada_vidal:AlignmentProblem",
+    "du": "gradflow.papers.du:TimeToLearnProblem",
 }
 
 

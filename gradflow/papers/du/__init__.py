@@ -7,7 +7,12 @@ from ._data import (
     teacher_data as teacher_data,
 )
 from ._demo import run as run
-from ._figures import du_figure as du_figure
+from ._figures import (
+    du_figure as du_figure,
+    time_to_learn_figure as time_to_learn_figure,
+    time_to_learn_summary as time_to_learn_summary,
+)
+from ._problem import FilterLearned as FilterLearned, TimeToLearnProblem as TimeToLearnProblem
 from ._theory import (
     POPULATION_OFFSET as POPULATION_OFFSET,
     DuPopulation as DuPopulation,
@@ -23,6 +28,8 @@ __all__ = [
     "DISTRIBUTIONS",
     "POPULATION_OFFSET",
     "DuPopulation",
+    "FilterLearned",
+    "TimeToLearnProblem",
     "close_patches",
     "du_figure",
     "population_data",
@@ -34,4 +41,6 @@ __all__ = [
     "run",
     "sample_inputs",
     "teacher_data",
+    "time_to_learn_figure",
+    "time_to_learn_summary",
 ]

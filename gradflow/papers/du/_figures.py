@@ -52,3 +52,81 @@ def du_figure(
     ax2.set_xlabel("time to learn (flow time, median; dots = seeds)")
     ax2.set_title("time to learn vs overlap, input law, patch closeness")
     return save(fig, path)
+
+
+def _groups(table) -> tuple[list[str], list[int], dict]:
+    """{(law, stride): t_learn per seed}, laws in first-seen order, strides ascending."""
+    cols = table.to_pydict()
+    n = table.num_rows
+    laws_raw = cols.get("dist", ["gaussian"] * n)
+    smooth = cols.get("smoothness")
+    close = cols.get("closeness")
+    groups: dict[tuple[str, int], list[float]] = {}
+    laws: list[str] = []
+    for i in range(n):
+        law = str(laws_raw[i])
+        if smooth is not None and law == "mixture":
+            law += f" s={smooth[i]:g}"
+        if close is not None and close[i]:
+            law += f" rho={close[i]:g}"
+        if law not in laws:
+            laws.append(law)
+        t = cols["t_learn"][i]
+        groups.setdefault((law, int(cols["stride"][i])), []).append(
+            math.nan if t is None else float(t)
+        )
+    strides = sorted({s for _, s in groups})
+    return laws, strides, groups
+
+
+def _median_never_inf(vals) -> float:
+    """Median with 'never' (NaN) counted as +inf; NaN when the median itself is 'never'."""
+    m = float(np.median(np.where(np.isnan(vals), np.inf, vals)))
+    return m if math.isfinite(m) else math.nan
+
+
+def time_to_learn_summary(table, learned: float) -> list[str]:
+    """One line per (input law, stride): median time to learn and runs never learned."""
+    if not table.num_rows:
+        return []
+    laws, strides, groups = _groups(table)
+    lines = [f"time to learn |w - w*| <= {learned:g}|w*| (median over seeds, mean-loss clock):"]
+    for law in laws:
+        for s in strides:
+            vals = np.asarray(groups.get((law, s), []), float)
+            if not vals.size:
+                continue
+            m = _median_never_inf(vals)
+            med = "never" if math.isnan(m) else f"{m:.2f}"
+            lines.append(f"  {law:<20} stride {s}: t_learn = {med:>8}  "
+                         f"({int(np.isnan(vals).sum())} of {vals.size} never)")
+    return lines
+
+
+def time_to_learn_figure(table, path: Path, *, learned: float | None = None) -> Path:
+    """Time to learn against the stride (overlap = size - stride), one line per input law:
+    median over seeds (never learned counted as +inf), each seed a dot."""
+    plt = pyplot()
+    laws, strides, groups = _groups(table)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    width = 0.6 / max(len(laws), 1)
+    for j, law in enumerate(laws):
+        off = (j - (len(laws) - 1) / 2) * width
+        xs, meds = [], []
+        for s in strides:
+            vals = np.asarray(groups.get((law, s), []), float)
+            if not vals.size:
+                continue
+            fin = vals[np.isfinite(vals)]
+            ax.plot([s + off] * fin.size, fin, ".", ms=4, alpha=0.5, color=f"C{j}")
+            xs.append(s + off)
+            meds.append(_median_never_inf(vals))
+        ax.plot(xs, meds, "o-", color=f"C{j}", label=f"{law} (median)")
+    ax.set_xticks(strides, [f"{s}" for s in strides])
+    ax.set_xlabel("stride (filter size minus stride = overlap; smaller = more overlap)")
+    ax.set_ylabel("time to learn (flow time, mean-loss clock)")
+    level = f" {learned:g}" if learned is not None else ""
+    ax.set_title(f"time until |w - w*| <= {level}|w*| (dots: seeds)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    return save(fig, path)
