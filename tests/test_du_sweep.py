@@ -2,6 +2,7 @@
 exact event time checked against SciPy's solve_ivp of a hand-written NumPy gradient flow."""
 
 import math
+from typing import Any
 
 import jax
 import numpy as np
@@ -14,7 +15,7 @@ from gradflow.cli import app
 from gradflow.papers import PROBLEMS
 from gradflow.papers.du import TimeToLearnProblem
 
-SMALL = dict(d=8, size=4, n=48, t1=150.0, rtol=1e-8, max_steps=2**13)
+SMALL: dict[str, Any] = dict(d=8, size=4, n=48, t1=150.0, rtol=1e-8, max_steps=2**13)
 GRID = {"stride": [4], "dist": ["gaussian", "uniform"]}
 SEEDS = 2
 
