@@ -197,7 +197,7 @@ def sweep_command(
     strategy: str = typer.Option("auto", help="auto | map | vmap | shard_map | loop."),
     chunk_size: int = typer.Option(0, help="Runs a chunk (0: backend default)."),
     ray: str = typer.Option(
-        None, "--ray", help="Run chunks as Ray tasks on ADDRESS (auto, host:port, or 'local')."
+        None, "--ray", help="Run chunks on Ray worker actors at ADDRESS (auto, host:port, 'local')."
     ),
     status: Path = typer.Option(
         None, "--status", help="Only list the finished and missing chunks of this directory."

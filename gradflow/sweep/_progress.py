@@ -2,7 +2,7 @@
 
 The compiled kernel calls :func:`tick` (``jax.debug.callback``) after each run of a
 ``lax.map`` chunk, so the bar moves per run on CPU; strategies that run a chunk in lockstep
-(``vmap``) or chunks that finish in a Ray task move it per chunk, by that chunk's runs.
+(``vmap``) or chunks that finish on a Ray worker move it per chunk, by that chunk's runs.
 Compilation is timed apart (ahead-of-time compile) and taken out of the bar's clock, so
 runs/s and the ETA are those of solving; the bar's postfix shows the compile seconds and
 rows/s so far.
@@ -89,6 +89,6 @@ class Progress:
         self.bar.set_postfix_str(f"compile {self.compile_s:.1f}s, {rate:.3g} rows/s", False)
 
     def chunk_arrived(self, runs: int, run_s: float, compile_s: float) -> None:
-        """A chunk computed elsewhere (a Ray task) arrived: move by its runs."""
+        """A chunk computed elsewhere (on a Ray worker) arrived: move by its runs."""
         self.start_chunk(runs)
         self.end_chunk(runs, run_s, compile_s)

@@ -35,7 +35,7 @@ __all__ = ["RayExecutor"]
 
 @dataclasses.dataclass(frozen=True)
 class RayExecutor:
-    """Run a sweep's chunks as Ray tasks.
+    """Run a sweep's chunks on long-lived Ray worker actors (module doc).
 
     Fields:
         address: the cluster to join (``"auto"``, ``"10.0.0.1:6379"``, ``"ray://..."``);
@@ -135,7 +135,7 @@ def _worker_env(ex: RayExecutor) -> dict[str, str]:
     return env
 
 
-# the actor pools of this driver, reused by its later sweeps (same job, same settings)
+# the actor pool of this driver, reused by its later sweeps (same job, same settings)
 _POOLS: dict[tuple, list] = {}
 
 
@@ -143,7 +143,11 @@ def _pool(ray, ex: RayExecutor, x64: bool, needed: int) -> list:
     """The worker actors of this executor (started once per Ray job, then reused)."""
     job = ray.get_runtime_context().get_job_id()
     key = (job, ex.num_cpus, ex.num_gpus, ex.max_retries, ex.compilation_cache, x64)
-    for k in [k for k in _POOLS if k[0] != job]:  # a previous ray.init's actors are gone
+    for k in [k for k in _POOLS if k != key]:  # one pool at a time: free the other's CPUs
+        if k[0] == job:  # (a previous ray.init's actors are gone already)
+            for actor in _POOLS[k]:
+                with contextlib.suppress(Exception):
+                    ray.kill(actor)
         del _POOLS[k]
     actors = _POOLS.setdefault(key, [])
     if ex.workers is not None:

@@ -26,7 +26,7 @@ Strategies:
     ``"vmap"``: all runs of a chunk in lockstep. Right on GPU/TPU (wide parallel hardware).
     ``"shard_map"``: the chunk split over every local device (a Mesh), each device running
     ``map`` (CPU) or ``vmap`` (accelerators). Several machines: ``executor="ray"`` (chunks
-    as Ray tasks, see :func:`gradflow.sweep.sweep`).
+    on Ray worker actors, see :func:`gradflow.sweep.sweep`).
     ``"loop"``: a Python loop of single compiled solves (the baseline of the benchmarks).
     ``"auto"``: ``shard_map`` when more than one local device, else ``map`` on CPU and
     ``vmap`` on GPU/TPU (measured: benchmarks/results/bench_sweep_*.json).

@@ -6,10 +6,10 @@ Which tool serves which case:
   ``vmap`` (GPU);
 - one machine, several devices: ``executor="local"``, strategy ``shard_map`` (one compiled
   kernel split over a Mesh of the local devices);
-- several machines (or processes): ``executor="ray"`` (or :class:`RayExecutor`): each chunk
-  is a Ray task that runs the same compiled kernel, retried when its worker dies; the driver
-  writes every chunk into the store, so a killed driver resumes on its rerun. Ray balances
-  chunks of unequal cost over the cluster;
+- several machines (or processes): ``executor="ray"`` (or :class:`RayExecutor`): chunks go
+  to long-lived Ray worker actors that keep the compiled kernel, retried when a worker dies;
+  the driver writes every chunk into the store, so a killed driver resumes on its rerun. Ray
+  balances chunks of unequal cost over the cluster;
 - one computation too large for one host (a single solve sharded over the devices of many
   hosts): ``jax.distributed`` (:func:`gradflow.sweep.initialize`) and a global Mesh. A sweep
   of independent runs never needs it.
@@ -91,8 +91,8 @@ def sweep(
         grid: dict of value lists (their product) or a list of parameter dicts.
         seeds: a count (``range(seeds)``) or a list of seeds; the key is ``jax.random.key(seed)``.
         strategy: "auto", "map", "vmap", "shard_map" or "loop" (how a chunk is batched).
-        executor: "local" (in this process, default) or "ray" / a :class:`RayExecutor` (each
-            chunk a Ray task; module doc says which serves which case).
+        executor: "local" (in this process, default) or "ray" / a :class:`RayExecutor` (chunks on
+            Ray worker actors; module doc says which serves which case).
         out: a directory to store rows in as chunks finish (resumes when rerun; see
             :class:`gradflow.sweep.SweepStore`); ``None`` keeps everything in memory. Its
             identity is a fingerprint of the problem by value, grid, seeds, chunk size,
