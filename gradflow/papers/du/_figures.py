@@ -105,7 +105,8 @@ def time_to_learn_summary(table, learned: float) -> list[str]:
 
 def time_to_learn_figure(table, path: Path, *, learned: float | None = None) -> Path:
     """Time to learn against the stride (overlap = size - stride), one line per input law:
-    median over seeds (never learned counted as +inf), each seed a dot."""
+    median over seeds (never learned counted as +inf), each seed a dot, the runs never
+    learned counted in a label ("2/8 never")."""
     plt = pyplot()
     laws, strides, groups = _groups(table)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -121,12 +122,21 @@ def time_to_learn_figure(table, path: Path, *, learned: float | None = None) -> 
             ax.plot([s + off] * fin.size, fin, ".", ms=4, alpha=0.5, color=f"C{j}")
             xs.append(s + off)
             meds.append(_median_never_inf(vals))
+            never = int(np.isnan(vals).sum())
+            if never:  # not learned by t1: no dot; counted (and the median counts them +inf)
+                top = float(np.max(fin)) if fin.size else 1.0
+                ax.annotate(f"{never}/{vals.size} never", (s + off, top), fontsize=7,
+                            color=f"C{j}", textcoords="offset points", xytext=(0, 6 + 10 * j),
+                            ha="center")
         ax.plot(xs, meds, "o-", color=f"C{j}", label=f"{law} (median)")
     ax.set_xticks(strides, [f"{s}" for s in strides])
+    ax.set_xlim(min(strides) - 0.6, max(strides) + 0.6)
     ax.set_xlabel("stride (filter size minus stride = overlap; smaller = more overlap)")
     ax.set_ylabel("time to learn (flow time, mean-loss clock)")
-    level = f" {learned:g}" if learned is not None else ""
+    level = f"{learned:g} " if learned is not None else "level "
     ax.set_title(f"time until |w - w*| <= {level}|w*| (dots: seeds)")
     ax.set_yscale("log")
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi * 1.5)  # room for the "never" labels
     ax.legend(fontsize=8)
     return save(fig, path)
