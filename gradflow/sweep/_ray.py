@@ -122,9 +122,6 @@ class _Worker:
         mesh = distributed.local_mesh() if strategy == "shard_map" else None
         return solve_chunk(self.problems[key], params, seeds, strategy, chunk_size, mesh)
 
-    def pid(self) -> int:
-        return os.getpid()
-
 
 def _worker_env(ex: RayExecutor) -> dict[str, str]:
     env: dict[str, str] = {}
