@@ -184,7 +184,7 @@ def _status_counts(names) -> str:
 @app.command("sweep")
 def sweep_command(
     problem: str = typer.Argument(
-        None, help="A registered problem (alignment) or module:object (a Problem or callable)."
+        None, help="A registered problem (alignment, du) or module:object (a Problem or callable)."
     ),
     grid: list[str] = typer.Option(
         [], "--grid", "-g", help="KEY=V1,V2,... (repeat; the product is swept)."
