@@ -97,9 +97,9 @@ def _tail(folder: Path, lines: int = 6) -> str:
 # exists (any earlier `ray.init()` writes one), but a driver given an explicit address never
 # turns it on: the driver is refused ("InvalidAuthToken") and ray.init fails after ~40 s.
 # This was why the cluster did not start. Every process of the test cluster gets the
-# driver's own mode explicitly (disabled unless RAY_AUTH_MODE says token: then the same
-# token, from the same env / file, is used by all).
-AUTH_MODE = os.environ.get("RAY_AUTH_MODE") or "disabled"
+# driver's own mode explicitly (disabled unless RAY_AUTH_MODE says token, read when the
+# fixture starts: an earlier local ray.init() in this process sets it to token; then the
+# same token, from the same env / file, is used by all).
 
 
 def _start(temp: Path, env: dict, deadline: float) -> tuple[list, str]:
@@ -145,15 +145,16 @@ def _start(temp: Path, env: dict, deadline: float) -> tuple[list, str]:
 def cluster():
     """A loopback head + worker, one per module; tried twice (fresh ports, 90 s each)."""
     temp = Path(tempfile.mkdtemp(prefix="gfray", dir="/tmp"))  # short: Ray's socket paths
+    auth_mode = os.environ.get("RAY_AUTH_MODE") or "disabled"
     env = dict(
         os.environ,
         RAY_USAGE_STATS_ENABLED="0",
-        RAY_AUTH_MODE=AUTH_MODE,
+        RAY_AUTH_MODE=auth_mode,
         JAX_PLATFORMS="cpu",
         PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p),
     )
     saved = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = AUTH_MODE  # the driver (this process) as its nodes
+    os.environ["RAY_AUTH_MODE"] = auth_mode  # the driver (this process) as its nodes
     procs, errors = [], []
     try:
         for attempt in range(2):
