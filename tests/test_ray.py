@@ -239,3 +239,12 @@ def test_ray_rows_equal_local_and_survive_a_killed_worker(cluster, tmp_path):
                      out=str(out), progress=False)
     print(f"rerun computing 1 missing chunk on Ray: {time.perf_counter() - start:.1f} s")
     _assert_same(_rows(again), b)
+
+
+def test_executor_settings_are_clear_errors():
+    with pytest.raises(ValueError, match="workers must be None or an integer >= 1"):
+        gs.RayExecutor(workers=0)
+    with pytest.raises(ValueError, match="compilation_cache must be a directory"):
+        gs.RayExecutor(compilation_cache=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="num_cpus must be > 0"):
+        gs.RayExecutor(num_cpus=0)
