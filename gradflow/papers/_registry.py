@@ -1,16 +1,33 @@
 """The demo registry: ONE table of short runnable versions of each paper's experiment.
 
 ``gradflow demo --paper NAME`` and its help text read :data:`DEMOS`. Each demo module
-exposes ``run(out: pathlib.Path, **kw) -> DemoResult``; it must finish in well under a minute
-on 2 CPU cores, print nothing itself, and write its figures under ``out``. Modules are named
-by their import path and imported only when the demo runs.
+exposes ``run(out: pathlib.Path, **kw) -> DemoResult``; it prints nothing itself, announces
+each stage with :func:`stage` (the CLI prints "stage i/N: ..." with the elapsed time; silent
+elsewhere), and writes its figures under ``out``. Modules are named by their import path and
+imported only when the demo runs. ``runtime`` is measured (see DemoSpec).
 """
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import importlib
+from collections.abc import Callable
 from pathlib import Path
+
+_PROGRESS: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar(
+    "gradflow_demo_progress", default=None
+)
+
+
+def stage(i: int, n: int, what: str) -> None:
+    """A demo announces that its stage ``i`` of ``n`` begins (``what``: a few words).
+
+    Passed to the ``progress`` callback of :func:`run_demo` as ``"stage i/n: what"``; a no-op
+    when the demo runs without one (tests, notebooks)."""
+    report = _PROGRESS.get()
+    if report is not None:
+        report(f"stage {i}/{n}: {what}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,8 +83,12 @@ def demo_help() -> str:
     return "; ".join(f"{name}: {s.description} ({s.runtime})" for name, s in DEMOS.items())
 
 
-def run_demo(name: str, out: Path, **kwargs) -> DemoResult:
-    """Import and run one demo by name (raises ValueError for an unknown or missing one)."""
+def run_demo(
+    name: str, out: Path, *, progress: Callable[[str], None] | None = None, **kwargs
+) -> DemoResult:
+    """Import and run one demo by name (raises ValueError for an unknown or missing one).
+
+    ``progress``: called with one line per stage the demo announces (:func:`stage`)."""
     if name not in DEMOS:
         raise ValueError(f"unknown demo {name!r}; choose one of {sorted(DEMOS)}")
     try:
@@ -75,4 +96,8 @@ def run_demo(name: str, out: Path, **kwargs) -> DemoResult:
     except ModuleNotFoundError as e:
         raise ValueError(f"demo {name!r} is not available in this version ({e})") from None
     out.mkdir(parents=True, exist_ok=True)
-    return module.run(out, **kwargs)
+    token = _PROGRESS.set(progress)
+    try:
+        return module.run(out, **kwargs)
+    finally:
+        _PROGRESS.reset(token)
