@@ -32,8 +32,11 @@ def stage(i: int, n: int, what: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class DemoSpec:
-    """One row of the registry: the module holding ``run``, a one-line description, and a
-    rough runtime on 2 CPU cores (float64)."""
+    """One row of the registry: the module holding ``run``, a one-line description, and its
+    measured runtime: ``gradflow demo --paper NAME`` (float64) on the 2-core development
+    machine, 2026-12-01, as CPU time (user + sys, about the wall time on an idle machine,
+    compilation included) and the wall time seen with the machine shared (load average
+    ~11-20 on 2 cores)."""
 
     module: str
     description: str
@@ -54,20 +57,32 @@ DEMOS: dict[str, DemoSpec] = {
     "min": DemoSpec(
         "gradflow.papers.min_mallada_vidal._demo",
         "Min et al.: two-point toy + mu-separated set (the default)",
-        "~20 s",
+        "62 s CPU; 3.7 min wall on a busy 2-core box",
     ),
     "digits": DemoSpec(
         "gradflow.papers.min_mallada_vidal._digits_demo",
         "Min et al. on real digits (sec. 1b): early alignment, then low rank",
-        "~30 s",
+        "40 s CPU; 2.8 min wall on a busy 2-core box",
     ),
-    "yu": DemoSpec("gradflow.papers.yu._demo", "Yu et al.: key-pattern CNN", "~20 s"),
-    "zhou": DemoSpec("gradflow.papers.zhou._demo", "Zhou et al.: kernel condensation", "~30 s"),
+    "yu": DemoSpec(
+        "gradflow.papers.yu._demo",
+        "Yu et al.: key-pattern CNN",
+        "31 s CPU; 1.3 min wall on a busy 2-core box",
+    ),
+    "zhou": DemoSpec(
+        "gradflow.papers.zhou._demo",
+        "Zhou et al.: kernel condensation",
+        "36 s CPU; 1.5 min wall on a busy 2-core box",
+    ),
     "du": DemoSpec(
-        "gradflow.papers.du._demo", "Du et al.: conv filter teacher-student", "~40 s"
+        "gradflow.papers.du._demo",
+        "Du et al.: conv filter teacher-student",
+        "43 s CPU; 2.2 min wall on a busy 2-core box",
     ),
     "nguyen-hein": DemoSpec(
-        "gradflow.papers.nguyen_hein._demo", "Nguyen & Hein: wide CNN feature rank", "~30 s"
+        "gradflow.papers.nguyen_hein._demo",
+        "Nguyen & Hein: wide CNN feature rank",
+        "55 s CPU; 3.0 min wall on a busy 2-core box",
     ),
 }
 
