@@ -76,8 +76,13 @@ def demo(
             raise typer.Exit(2)
         kwargs["mnist_dir"] = mnist
     start = time.perf_counter()
+
+    def progress(line: str) -> None:
+        typer.echo(f"[{paper} {time.perf_counter() - start:6.1f} s] {line}", err=True)
+
+    typer.echo(f"demo '{paper}': expected runtime {DEMOS[paper].runtime}", err=True)
     try:
-        result = run_demo(paper, out, **kwargs)
+        result = run_demo(paper, out, progress=progress, **kwargs)
     except ValueError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None

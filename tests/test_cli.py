@@ -33,6 +33,12 @@ def test_demo_prints_table_and_writes_png(tmp_path):
     for line in rows[:3]:
         loss14, loss42 = (float(v) for v in re.findall(r"\s(\d\.\d+(?:e-\d+)?)", line)[:2])
         assert loss14 > 0.9 and loss42 < 0.05
+    # progress on stderr: the expected runtime, then each stage with the elapsed time, in order
+    assert "demo 'min': expected runtime" in res.stderr
+    stages = re.findall(r"\[min +(\d+\.\d) s\] stage (\d)/5: ", res.stderr)
+    assert [int(i) for _, i in stages] == [1, 2, 3, 4, 5]
+    assert sorted(float(t) for t, _ in stages) == [float(t) for t, _ in stages]
+    assert "stage" not in res.stdout  # the table itself stays clean
     png = tmp_path / "min_alignment.png"
     assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -51,4 +57,6 @@ def test_each_paper_demo_runs_and_writes_figures(paper, tmp_path):
     assert pngs, f"demo {paper} wrote no figure"
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
     assert f"demo '{paper}' finished" in res.output
+    n = re.findall(r"stage 1/(\d+): ", res.stderr)
+    assert n and f"stage {n[0]}/{n[0]}: " in res.stderr, res.stderr  # first and last stage
     assert len(res.output.splitlines()) >= 4  # a real table / summary, not just the footer

@@ -14,6 +14,7 @@ from ._kinks import (
     supports_kinks as supports_kinks,
     wants_kinks as wants_kinks,
 )
+from ._load import load_trajectory as load_trajectory
 from ._problem import trainable_filter as trainable_filter
 from ._solve import log_times as log_times, solve_flow as solve_flow
 from ._stops import (
@@ -35,6 +36,7 @@ __all__ = [
     "Trajectory",
     "gd",
     "kink_decision",
+    "load_trajectory",
     "log_times",
     "loss_below",
     "solve_flow",

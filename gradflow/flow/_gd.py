@@ -6,6 +6,7 @@ eta_k, at t = sum_{i<k} eta_i), so ``gd`` and ``solve_flow`` results compare dir
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ import optax
 from .._validate import finite_array, integer, positive
 from ..data import Dataset
 from ..losses import AbstractLoss
+from ._archive import describe_callable, describe_data, provenance
 from ._problem import loss_fn, split, validate_problem
 from ._trajectory import Status, Trajectory, build_trajectory, make_stats
 
@@ -103,9 +105,7 @@ def gd(
     every = -(-steps // saves)
     total = every * saves
     if callable(eta):
-        lrs_np = finite_array(
-            "eta", [eta(k) for k in range(total)], dtype=jnp.result_type(float)
-        )
+        lrs_np = finite_array("eta", [eta(k) for k in range(total)], dtype=jnp.result_type(float))
         if np.any(lrs_np <= 0):
             k = int(np.argmax(lrs_np <= 0))
             raise ValueError(
@@ -117,4 +117,15 @@ def gd(
         lrs = jnp.full((total,), eta)
     opt = _make_optimizer(optimizer, eta)
     params, static = split(model, trainable)
-    return _run(params, static, data, opt, lrs, every, saves, fn, loss_obj, reduction)
+    traj = _run(params, static, data, opt, lrs, every, saves, fn, loss_obj, reduction)
+    about = provenance(
+        optimizer=describe_callable(optimizer),
+        eta=float(eta) if not callable(eta) else describe_callable(eta),
+        steps=total,
+        loss=describe_callable(loss_obj),
+        reduction=reduction,
+        data=describe_data(data),
+        saves=saves + 1,
+        fn=describe_callable(fn),
+    )
+    return dataclasses.replace(traj, provenance=about)

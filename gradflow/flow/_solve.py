@@ -17,6 +17,7 @@ from jaxtyping import Array, Float
 from .._validate import finite, positive
 from ..data import Dataset
 from ..losses import AbstractLoss
+from ._archive import describe_callable, describe_config, describe_data, provenance
 from ._config import FlowConfig
 from ._kinks import kink_decision, solve_kinks
 from ._precision import check_precision
@@ -283,4 +284,15 @@ def solve_flow(
     track, why = kink_decision(config, model)
     solve = solve_kinks if track else _solve
     traj = solve(params, static, data, ts, t0a, t1a, stop, fn, loss_obj, reduction, config)
-    return dataclasses.replace(traj, mode_reason=why)
+    about = provenance(
+        config=describe_config(config),
+        loss=describe_callable(loss_obj),
+        reduction=reduction,
+        data=describe_data(data),
+        t0=t0,
+        t1=t1,
+        saves=int(ts.shape[0]),
+        stop=describe_callable(stop),
+        fn=describe_callable(fn),
+    )
+    return dataclasses.replace(traj, mode_reason=why, provenance=about)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -10,6 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
+
+from .._version import __version__
+from . import _archive
 
 
 class Status(enum.IntEnum):
@@ -131,6 +137,13 @@ class Trajectory(eqx.Module):
             piecewise smooth) or "gd".
         mode_reason: why ``solve_flow`` chose that mode (e.g. "auto: rtol 1e-06 >= AUTO_RTOL
             3e-05, bare is cheaper"); shown by :meth:`describe`.
+        provenance: how the run was made, a JSON string (static, so it survives jit/vmap)
+            that ``solve_flow`` / ``gd`` fill in: the config fields, the loss, the data's
+            shapes/dtypes and content hash, t0/t1, the gradflow version. Read it as
+            :attr:`metadata` (a dict).
+
+    Save it with :meth:`save`, read it back with :func:`~gradflow.flow.load_trajectory`,
+    and turn it into columns with :meth:`to_table`.
     """
 
     ts: Float[Array, " T"]
@@ -149,6 +162,16 @@ class Trajectory(eqx.Module):
     method: str = eqx.field(static=True, default="gf")
     mode: str = eqx.field(static=True, default="bare")
     mode_reason: str = eqx.field(static=True, default="")
+    provenance: str = eqx.field(static=True, default="")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """How the run was made (the parsed :attr:`provenance`), plus clock, method, mode
+        and mode_reason; ``{}``-based when the Trajectory was built by hand."""
+        meta = json.loads(self.provenance) if self.provenance else {}
+        meta.update(clock=self.clock, method=self.method, mode=self.mode)
+        meta["mode_reason"] = self.mode_reason
+        return meta
 
     @property
     def model(self) -> Any:
@@ -204,6 +227,86 @@ class Trajectory(eqx.Module):
 
     def __str__(self) -> str:
         return f"Trajectory({self.describe()})"
+
+    def save(
+        self,
+        path: str | os.PathLike,
+        *,
+        config: Any = None,
+        loss: Any = None,
+        data: Any = None,
+    ) -> Path:
+        """Write the trajectory to ONE ``.npz`` file; read it with ``load_trajectory``.
+
+        Stores every array leaf (times, losses, the stacked trainable leaves, the final
+        model's arrays, stats, summaries, event log; batched runs keep their seed axis) and
+        a JSON header: clock/method/mode/mode_reason, status, stats, the gradflow version and
+        the :attr:`metadata`. ``config`` (a FlowConfig), ``loss`` and ``data`` (a Dataset)
+        override the descriptions ``solve_flow`` attached; ``data`` adds a sha256 of x and y
+        whatever its size (``solve_flow`` hashes data up to 2**20 entries itself). Functions
+        inside the model (e.g. ``eqx.nn.MLP``'s activation) are not stored: give
+        ``load_trajectory`` a ``like`` template to get modules back. The write is atomic.
+
+        >>> traj.save("run.npz"); load_trajectory("run.npz", like=model).final_loss
+        """
+        meta = json.loads(self.provenance) if self.provenance else {}
+        if config is not None:
+            meta["config"] = _archive.describe_config(config)
+        if loss is not None:
+            meta["loss"] = _archive.describe_callable(loss)
+        if data is not None:
+            meta["data"] = _archive.describe_data(data, hash_max=None)
+        meta["gradflow_version"] = __version__
+        header = {
+            "clock": self.clock,
+            "method": self.method,
+            "mode": self.mode,
+            "mode_reason": self.mode_reason,
+            "provenance": meta,
+            "status": [s.name for s in self.statuses],
+            "batch_shape": list(np.shape(self.result)),
+            "stats": {k: np.asarray(v).tolist() for k, v in self.stats.items()},
+        }
+        return _archive.write(path, self, header)
+
+    def to_table(self, *, norms: bool = True) -> dict[str, np.ndarray]:
+        """Columns (NumPy arrays of equal length), one row per filled save slot.
+
+        Columns: ``seed`` (batched runs only: the flat index over the leading batch axes),
+        ``t``, ``loss``, ``status`` (the run's status name, repeated), with ``norms`` one
+        ``norm.<leaf>`` per trainable leaf (Frobenius norm ||theta_leaf(t)||), and one
+        ``summary.<name>`` per summary leaf that is a number per saved time. Pass it to
+        ``pandas.DataFrame(...)`` or ``pyarrow.table(...)``.
+
+        >>> traj.to_table()["loss"]
+        """
+        ts = np.asarray(self.ts)
+        batch = ts.shape[:-1]
+        runs, n_t = int(np.prod(batch)), ts.shape[-1]
+        mask = np.isfinite(ts.reshape(runs, n_t))
+        cols: dict[str, np.ndarray] = {}
+        if batch:
+            cols["seed"] = np.broadcast_to(np.arange(runs)[:, None], (runs, n_t))[mask]
+        cols["t"] = ts.reshape(runs, n_t)[mask]
+        cols["loss"] = np.asarray(self.loss).reshape(runs, n_t)[mask]
+        names = np.array([s.name for s in self.statuses])
+        cols["status"] = np.broadcast_to(names[:, None], (runs, n_t))[mask]
+
+        def add(prefix: str, tree: Any, reduce: bool) -> None:
+            for keypath, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+                a = np.asarray(leaf)
+                if a.shape[: len(batch) + 1] != (*batch, n_t) or (not reduce and a.ndim > ts.ndim):
+                    continue
+                a = a.reshape(runs, n_t, -1)
+                col = np.linalg.norm(a, axis=-1) if reduce else a[..., 0]
+                name = _archive.leaf_name(keypath)
+                cols[f"{prefix}.{name}" if name else prefix] = col[mask]
+
+        if norms and self.ys is not None:
+            add("norm", self.ys, True)
+        if self.summary is not None:
+            add("summary", self.summary, False)
+        return cols
 
 
 def build_trajectory(

@@ -11,6 +11,7 @@ from ._registry import (
     DemoSpec as DemoSpec,
     demo_help as demo_help,
     run_demo as run_demo,
+    stage as stage,
 )
 
-__all__ = ["DEMOS", "PROBLEMS", "DemoResult", "DemoSpec", "demo_help", "run_demo"]
+__all__ = ["DEMOS", "PROBLEMS", "DemoResult", "DemoSpec", "demo_help", "run_demo", "stage"]

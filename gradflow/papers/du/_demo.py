@@ -28,7 +28,7 @@ import optax
 from ...flow import FlowConfig, gd, solve_flow
 from ...metrics import first_crossing
 from ...models import ConvFilter
-from .._registry import DemoResult
+from .._registry import DemoResult, stage
 from ._data import teacher_data
 from ._figures import du_figure
 from ._theory import population_flow
@@ -99,6 +99,7 @@ def run(out: Path, *, seed: int = 0, seeds: int = 3) -> DemoResult:
     seed_list = list(range(seeds))
 
     # 1. population GF (closed form) vs empirical GF, Gaussian, non-overlapping patches.
+    stage(1, 4, "population GF (closed form) vs empirical GF")
     ts = jnp.linspace(0.0, T1, 201)
     student = ConvFilter.gaussian(D, SIZE, SIZE, key=jax.random.key(1000 + seed))
     pop = population_flow(student, w_star, t1=T1, saveat=ts, config=FlowConfig(rtol=_rtol(1e-8)))
@@ -118,6 +119,7 @@ def run(out: Path, *, seed: int = 0, seeds: int = 3) -> DemoResult:
 
     # 2. time to learn vs overlap, input law, closeness.
     rows = []
+    stage(2, 4, f"time to learn: 10 settings x {seeds} seeds (empirical GF)")
     for stride in (4, 3, 2):
         k = (D - SIZE) // stride + 1
         t, ts_, ok = _t_learn(w_star, stride, "gaussian", seed_list)
@@ -141,6 +143,7 @@ def run(out: Path, *, seed: int = 0, seeds: int = 3) -> DemoResult:
         med = "never" if math.isnan(t) else f"{t:.1f}"
         lines.append(f"   {group:<10} {name:<32} t_learn = {med:>6}   (seeds: {each})")
 
+    stage(3, 4, f"GF vs GD vs two-stage GD, {seeds} seeds")
     # 3. GF vs GD (constant) vs two-stage GD, Gaussian, non-overlapping, same data and init.
     steps, level = 200, 1e-3
     eta_small, eta_big, switch = 1.0, 8.0, 10
@@ -180,6 +183,7 @@ def run(out: Path, *, seed: int = 0, seeds: int = 3) -> DemoResult:
         lines.append(f"   {name:<40} steps = {med:>5}  [{each}]  (flow time t = sum eta)")
 
 
+    stage(4, 4, "figure")
     fig = du_figure(curves, rows, Path(out) / "du_filter.png", learned=LEARNED * norm_star,
                     t_max=1.5 * T1)
     return DemoResult(text="\n".join(lines), figures=[fig], ok=bool(all_ok))

@@ -20,7 +20,7 @@ import numpy as np
 from ...flow import FlowConfig, log_times, solve_flow
 from ...metrics import aligned, dead_margin, target_cos
 from ...models import TwoLayerReLU
-from .._registry import DemoResult
+from .._registry import DemoResult, stage
 from ._bounds import min_bounds
 from ._data import separated, two_point
 from ._figures import loss_and_directions
@@ -92,7 +92,8 @@ def run(out: Path, *, seed: int = 0) -> DemoResult:
     config = FlowConfig(rtol=1e-6)
     key_toy, key_data, key_init = jax.random.split(jax.random.key(seed), 3)
     rows, curves, toy_final = [], [], None
-    for theta in (0.1, 0.001, 0.0):
+    for i, theta in enumerate((0.1, 0.001, 0.0), 1):
+        stage(i, 5, f"two-point toy, theta={theta:g} (exact GF to t=42)")
         data = two_point(theta)
         model = TwoLayerReLU.gaussian(2, 50, 1e-6, key=key_toy)
         row, traj = _run_one(f"two-point theta={theta:g}", model, data, 1e-6, config)
@@ -100,6 +101,7 @@ def run(out: Path, *, seed: int = 0) -> DemoResult:
         curves.append((f"toy theta={theta:g}", traj.ts, traj.loss))
         if theta == 0.1:
             toy_final, toy_x = traj.final, data.x
+    stage(4, 5, "mu-separated set, n=40, d=10")
     sep = separated(40, 10, 0.3, key=key_data, family="cone")
     model = TwoLayerReLU.balanced(10, 20, 1e-6, key=key_init)
     row, traj = _run_one(f"mu-sep n=40 mu={float(sep.mu):.2f}", model, sep.data, 1e-6, config)
@@ -107,6 +109,7 @@ def run(out: Path, *, seed: int = 0) -> DemoResult:
     curves.append((f"mu-separated (mu={float(sep.mu):.2f})", traj.ts, traj.loss))
 
 
+    stage(5, 5, "figure")
     fig = loss_and_directions(
         curves, toy_final, toy_x, Path(out) / "min_alignment.png",
         title="Min et al.: exact GF from small init (h=50 toy, alpha=1e-6)",

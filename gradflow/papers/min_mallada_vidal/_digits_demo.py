@@ -22,7 +22,7 @@ from ...data import Dataset, digits, mnist
 from ...flow import FlowConfig, Trajectory, log_times, solve_flow
 from ...metrics import CONE_NAMES, alignment_gap, alignment_time, cones, stable_rank, target_cos
 from ...models import TwoLayerReLU
-from .._registry import DemoResult
+from .._registry import DemoResult, stage
 from ._figures import alignment_figure, neuron_images
 
 H, ALPHA, T1 = 50, 1e-6, 30.0
@@ -94,12 +94,15 @@ def run(out: Path, *, seed: int = 0, mnist_dir: str | os.PathLike | None = None,
         n_per_class: int = 200, t1: float = T1) -> DemoResult:
     """Run the sec. 1b experiment (sklearn digits, or MNIST IDX files in ``mnist_dir``)."""
     Path(out).mkdir(parents=True, exist_ok=True)
+    stage(1, 3, "load the digits")
     if mnist_dir is None:
         data, source, side = digits((0, 1), center=True), "sklearn 8x8 digits", 8
     else:
         data = mnist(mnist_dir, (0, 1), center=True, n_per_class=n_per_class)
         source, side = f"MNIST IDX ({mnist_dir})", 28
+    stage(2, 3, f"exact GF, n={data.n}, d={data.d}, h={H}, to t={t1:g}")
     traj, r = digits_flow(data, seed=seed, t1=t1)
+    stage(3, 3, "alignment time, figures")
     srank = np.asarray(traj.summary["srank"])
     loss = np.asarray(traj.loss)
     checkpoints = [t for t in (0.3, 1.0, 3.0, 10.0) if t < t1] + [t1]

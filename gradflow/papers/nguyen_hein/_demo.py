@@ -30,7 +30,7 @@ import numpy as np
 from ...data import digits
 from ...flow import FlowConfig, gd, solve_flow
 from ...models import DeepCNN
-from .._registry import DemoResult
+from .._registry import DemoResult, stage
 from ._figures import wide_cnn_figure
 from ._metrics import feature_rank
 
@@ -63,6 +63,7 @@ def train(channels: int, data, *, method: str, seed: int = 0):
 
 def run(out: Path, *, seed: int = 0, n_train: int = 40) -> DemoResult:
     Path(out).mkdir(parents=True, exist_ok=True)
+    stage(1, 6, "rank of F_1 at random weights, 7 sizes N")
     rows = rank_sweep(seed=seed)
     lines = [
         f"Nguyen & Hein: digits {PAIR[0]} vs {PAIR[1]}, conv3x3(c) -> ReLU -> maxpool2 -> linear",
@@ -77,9 +78,11 @@ def run(out: Path, *, seed: int = 0, n_train: int = 40) -> DemoResult:
         )
     data = digits(PAIR, n_per_class=n_train // 2)
     lines.append(f"2. training, square loss, N = {data.n}, flow time {T1:g} (mean-loss clock):")
-    curves = []
+    curves, i = [], 1
     for name, ch in (("wide", 16), ("narrow", 1)):
         for method in ("gf", "gd"):
+            i += 1
+            stage(i, 6, f"training {name} (c={ch}) by {method.upper()} to t={T1:g}")
             net, traj = train(ch, data, method=method, seed=seed)
             ok &= traj.status.ok
             n1 = net.widths[0]
@@ -91,5 +94,6 @@ def run(out: Path, *, seed: int = 0, n_train: int = 40) -> DemoResult:
             )
             curves.append((f"{name} (c={ch}, n_1={n1}) {method.upper()}", traj.ts, loss))
 
+    stage(6, 6, "figure")
     fig = wide_cnn_figure(rows, curves, Path(out) / "nguyen_hein.png")
     return DemoResult(text="\n".join(lines), figures=[fig], ok=bool(ok))

@@ -20,7 +20,7 @@ import numpy as np
 
 from ...flow import solve_flow
 from ...models import TwoLayerCNN
-from .._registry import DemoResult
+from .._registry import DemoResult, stage
 from ._data import pattern_data
 from ._figures import filter_curves
 from ._metrics import FilterSummary, ratio_from_summary
@@ -59,7 +59,8 @@ def run(out: Path, seed: int = 0) -> DemoResult:
         "trained": TwoLayerCNN.balanced((32,), 8, 8, EPS, key=jax.random.key(seed + 1)),
     }
     rows, figures = [], []
-    for name, model in models.items():
+    for i, (name, model) in enumerate(models.items(), 1):
+        stage(i, 2, f"readout {name}: exact GF to t={T1:g}, figure")
         traj = solve_flow(model, data, loss="exp", t1=T1, saveat=48, fn=summary)
         row, ratio = _row(name, traj)
         rows.append(row)

@@ -26,7 +26,7 @@ import numpy as np
 from ...data import Dataset
 from ...flow import solve_flow
 from ...models import TwoLayerCNN
-from .._registry import DemoResult
+from .._registry import DemoResult, stage
 from ._data import bump_data
 from ._figures import cos_to_prediction, cosine_strip
 from ._metrics import (
@@ -106,7 +106,8 @@ def run(out: Path, seed: int = 0) -> DemoResult:
         f"{'index':>7}{'loss':>9}  status"
     )
     lines, figures, ok = [head, "-" * len(head)], [], True
-    for name, (data, size, k) in problems.items():
+    for i, (name, (data, size, k)) in enumerate(problems.items(), 1):
+        stage(i, 2, f"{name}: GF for eps in {EPSILONS}, figures")
         res = condense(data, size, k, seed=seed + 1)
         t_e = res["t_early"]
         curves = []
