@@ -343,11 +343,19 @@ def main(argv=None):
                     / "mlp_kinks_work_precision.png"),
     )
     ap.add_argument("--plot-only", action="store_true", help="redraw the figure from the JSON")
+    ap.add_argument("--bare", default="", help="comma-separated rtols of the bare ladder")
+    ap.add_argument("--losses", default="", help="comma-separated subset of square,exp")
+    ap.add_argument("--tag", default="", help="output name (default mlp_kinks[_quick])")
     args = ap.parse_args(argv)
     cfg = dict(QUICK if args.quick else FULL)
     if args.seeds:
         cfg["seeds"] = args.seeds
-    tag = "mlp_kinks_quick" if args.quick else "mlp_kinks"
+    if args.bare:
+        cfg["bare"] = tuple(float(r) for r in args.bare.split(","))
+        cfg["bare_wall_cap_s"] = float("inf")
+    if args.losses:
+        cfg["losses"] = tuple(args.losses.split(","))
+    tag = args.tag or ("mlp_kinks_quick" if args.quick else "mlp_kinks")
     out_dir = Path(args.out)
     if args.plot_only:
         plot(json.loads((out_dir / f"{tag}.json").read_text()), Path(args.figure))
