@@ -41,6 +41,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -232,7 +233,7 @@ def at_target(rows, method, target):
 def summarise(rows):
     out = []
     for target in TARGETS:
-        ent = {"target": target}
+        ent: dict[str, Any] = {"target": target}
         for m in ("track", "bare", "gd"):
             ent[m] = at_target(rows, m, target)
         k, b, g = ent["track"], ent["bare"], ent["gd"]
@@ -333,7 +334,7 @@ def run_loss(cfg, data, loss, keys, log):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description="3-layer ReLU MLP work-precision benchmark")
     ap.add_argument("--quick", action="store_true", help="the <= 5 min configuration")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))

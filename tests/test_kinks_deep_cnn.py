@@ -177,7 +177,12 @@ def _solve(net, data, rtol, t1=T1, ts=TS):
 
 # sliding-free windows (probed): relu without pooling to t = 2 (8 switches); leaky relu
 # until a conv unit slides at t = 1.89; with 2x2 max pooling until a dense unit slides at 0.82
-CASES = [("relu", (1,), 2.0), ("leaky_relu", (1,), 1.5), ("relu", (2,), 0.6)]
+# (the CI runs the pooled case, which covers conv, pool and dense units; the other two are slow)
+CASES = [
+    pytest.param("relu", (1,), 2.0, marks=pytest.mark.slow),
+    pytest.param("leaky_relu", (1,), 1.5, marks=pytest.mark.slow),
+    ("relu", (2,), 0.6),
+]
 
 
 @pytest.mark.parametrize(("activation", "pools", "t1"), CASES)
@@ -200,7 +205,7 @@ def test_deep_cnn_track_matches_scipy_reference(activation, pools, t1):
     assert err <= 1e-8, err
 
 
-def test_deep_cnn_kink_protocol_and_vmap_equals_loop():
+def test_deep_cnn_kink_protocol():
     net, data = _problem("relu", (2,), seed=5)
     assert isinstance(net, AbstractKinkModel) and gf.supports_kinks(net)
     assert net.kink_degree == 2  # conv (degree 1) -> dense (degree 2)
@@ -214,6 +219,10 @@ def test_deep_cnn_kink_protocol_and_vmap_equals_loop():
     th = fl.pack(net)
     f_ref = np.asarray(fl.forward(th, fl.pattern(th))[0])
     np.testing.assert_allclose(np.asarray(jax.vmap(net)(data.x)), f_ref, rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_deep_cnn_vmap_equals_loop():
     # vmap over two inits == a loop of single solves (no pooling; t1 = 1, switches on both)
     nets = [_problem("relu", (1,), seed=5)[0], _problem("relu", (1,), seed=3)[0]]
     data = _problem("relu", (1,))[1]
