@@ -48,7 +48,9 @@ class DeepCNN(AbstractKinkModel):
     integrates its flow exactly across every switch): the kinked units are, layer by layer,
     the conv pre-activation entries (channel-major, C-order), the max-pool comparisons of a
     pooling layer (window-major, p^2 - 1 per window) and the dense pre-activations; a
-    ``SwitchLog`` "neuron" is the flat index of :meth:`preactivations`.
+    ``SwitchLog`` "neuron" is the flat index of :meth:`preactivations`. Max pooling slides
+    readily (two entries of a window pushed to equality from both sides; small nets also
+    slide at dense units): such a solve stops with ``Status.MAX_EVENTS``, never silently.
 
     >>> net = DeepCNN.init((1, 8, 8), channels=(16,), pools=(2,), key=jax.random.key(0))
     >>> net.widths        # (n_1,) = (16 * 3 * 3,)
