@@ -7,6 +7,15 @@ Layer k (1-based) of an L-layer network maps the previous feature map through
 and the output is f(x) = u . vec(F_L) + u_0 (a scalar). The width of layer k is
 n_k = number of entries of F_k (channels x height x width for a conv layer); Nguyen & Hein's
 wide-layer condition is n_k >= N (number of training samples).
+
+Kink protocol (relu / leaky_relu; :class:`AbstractKinkModel`): the kinked units are, layer by
+layer, every conv pre-activation entry (c, i, j), then (when the layer pools) the max-pool
+comparisons, then every dense pre-activation. A p x p max over a window's entries
+v_0, ..., v_{p^2-1} (row-major) is written as the chain m_0 = v_0,
+m_r = m_{r-1} + relu(v_r - m_{r-1}): p^2 - 1 relu units with pre-activations v_r - m_{r-1}
+(always slope 0, whatever the activation). For a fixed pattern the pre-activations of hidden
+layer l (conv, its pooling, or dense) are polynomials of degree l in the parameters, so
+``kink_degree`` = L.
 """
 
 from __future__ import annotations
@@ -17,22 +26,31 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._validate import integer, positive
-from ._activations import ACTIVATIONS, check_activation
+from ._activations import ACTIVATIONS, check_activation, kink_slope
+from ._kink_protocol import AbstractKinkModel
 
 DEEP_ACTIVATIONS = ("relu", "leaky_relu", "softplus", "sigmoid", "tanh")
 #: default negative slope of DeepCNN's leaky_relu (TwoLayerCNN's default is 0.01)
 LEAKY_SLOPE = 0.1
 
 
-class DeepCNN(eqx.Module):
+class DeepCNN(AbstractKinkModel):
     """Conv (shared weights) + max-pool layers, then dense layers, then a linear scalar head.
 
     Written for ONE example ``x`` of shape ``in_shape`` (C, H, W) or its flattening (C*H*W,);
     vmap over data. ``leaky_slope`` (static, default 0.1) is the negative slope of
     "leaky_relu". Build it with :meth:`init`.
+
+    With relu / leaky_relu it is an :class:`AbstractKinkModel` (``FlowConfig(kinks="track")``
+    integrates its flow exactly across every switch): the kinked units are, layer by layer,
+    the conv pre-activation entries (channel-major, C-order), the max-pool comparisons of a
+    pooling layer (window-major, p^2 - 1 per window) and the dense pre-activations; a
+    ``SwitchLog`` "neuron" is the flat index of :meth:`preactivations`. Max pooling slides
+    readily (two entries of a window pushed to equality from both sides; small nets also
+    slide at dense units): such a solve stops with ``Status.MAX_EVENTS``, never silently.
 
     >>> net = DeepCNN.init((1, 8, 8), channels=(16,), pools=(2,), key=jax.random.key(0))
     >>> net.widths        # (n_1,) = (16 * 3 * 3,)
@@ -81,6 +99,77 @@ class DeepCNN(eqx.Module):
             h = act(w @ h + b)
             out.append(h)
         return out
+
+    @property
+    def has_kinks(self) -> bool:
+        """True for relu / leaky_relu (piecewise linear): ``kinks="track"`` applies."""
+        return kink_slope(self.activation, self.leaky_slope) is not None
+
+    @property
+    def kink_degree(self) -> int:
+        """Pre-activations of hidden layer l have degree l in the parameters: L."""
+        return self.depth
+
+    def _forward(self, x: Array, mask: Array | None) -> tuple[Array, Array]:
+        """Output and the flat kinked pre-activations; ``mask`` None: the true pattern."""
+        slope = kink_slope(self.activation, self.leaky_slope)
+        if slope is None:
+            raise ValueError(
+                f"DeepCNN's kink protocol needs activation 'relu' or 'leaky_relu', got "
+                f"{self.activation!r}"
+            )
+        zs: list[Array] = []
+        start = 0
+
+        def frozen(shape):  # the slice of ``mask`` for the next group of units
+            assert mask is not None
+            return jnp.reshape(mask[start : start + int(np.prod(shape))], shape)
+
+        def gate(z):  # one group of kinked units: its pattern (true or frozen)
+            nonlocal start
+            on = z > 0 if mask is None else frozen(z.shape)
+            zs.append(z)
+            start += z.size
+            return on
+
+        h = jnp.reshape(x, self.in_shape)
+        nc = self.n_conv
+        for w, b, p in zip(self.weights[:nc], self.biases[:nc], self.pools, strict=True):
+            z = jax.lax.conv_general_dilated(h[None], w, (1, 1), "VALID")[0] + b[:, None, None]
+            h = jnp.where(gate(z), z, slope * z)
+            if p > 1:  # max over p x p windows as a chain of p^2 - 1 relu units
+                c, hh, ww = h.shape
+                hp, wp = hh // p, ww // p
+                v = h[:, : hp * p, : wp * p].reshape(c, hp, p, wp, p)
+                v = v.transpose(0, 1, 3, 2, 4).reshape(c, hp, wp, p * p)
+                on = None if mask is None else frozen((c, hp, wp, p * p - 1))
+                m, diffs = v[..., 0], []
+                for r in range(1, p * p):
+                    diffs.append(v[..., r] - m)
+                    m = jnp.where(diffs[-1] > 0 if on is None else on[..., r - 1], v[..., r], m)
+                zs.append(jnp.stack(diffs, axis=-1))
+                start += zs[-1].size
+                h = m
+        h = jnp.ravel(h)
+        for w, b in zip(self.weights[nc:], self.biases[nc:], strict=True):
+            z = w @ h + b
+            h = jnp.where(gate(z), z, slope * z)
+        out = jnp.dot(self.head_w, h) + self.head_b
+        return out, jnp.concatenate([jnp.ravel(z) for z in zs])
+
+    def preactivations(self, x: Float[Array, "..."]) -> Float[Array, " k"]:
+        """The k kinked pre-activations of one example (conv entries, pool comparisons and
+        dense units, layer by layer; relu / leaky_relu only)."""
+        return self._forward(x, None)[1]
+
+    def masked_call(self, x: Float[Array, "..."], mask: Bool[Array, " k"]) -> Float[Array, ""]:
+        """f(x) with every kinked unit's side frozen at ``mask`` (k,); equals ``self(x)`` when
+        ``mask == (preactivations(x) > 0)``."""
+        return self._forward(x, mask)[0]
+
+    def masked_preactivations(self, x: Float[Array, "..."], mask: Bool[Array, " k"]) -> Array:
+        """The k pre-activations of the network frozen at ``mask``."""
+        return self._forward(x, mask)[1]
 
     def features(self, x: Float[Array, "..."], layer: int) -> Float[Array, " n_k"]:
         """vec(F_layer) for one example, ``layer`` in 1..L (``feature_matrix`` stacks them)."""
