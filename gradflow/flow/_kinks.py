@@ -241,8 +241,9 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     offset = jnp.where(at0, jnp.maximum(0.0, -sgn * z0) + zt, 0.0)
 
     # initial step: the controller's own rule (Hairer & Wanner, 2 gradient evaluations)
-    t_first, cstate0 = controller.init(
-        term, t0, t1, params, config.dt0, (mask, group0), solver.func, error_order
+    plain_term = diffrax.ODETerm(lambda t, p, args: plain_field(p, args[0]))
+    t_first, cstate0 = controller.init(  # nothing slides at t0: the plain field
+        plain_term, t0, t1, params, config.dt0, (mask, group0), solver.func, error_order
     )
     dt = jnp.minimum(t_first - t0, t1 - t0)
     meter = config.make_meter()
@@ -295,6 +296,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         slides=jnp.asarray(0),
         exits=jnp.asarray(0),
         slide_evals=jnp.asarray(0),
+        peak=jnp.asarray(0),
         steps=jnp.asarray(0),
         accepted=jnp.asarray(0),
         extra=jnp.asarray(4 if config.dt0 is None else 2),  # dz0, 2 for dt0, solver FSAL
@@ -365,22 +367,35 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
 
         if slide:
             # a sliding slot leaves its surface where its alpha leaves [0, 1]: alpha at the
-            # step end, then bisection on the interpolant (alpha is not a polynomial in theta)
-            def exit_theta(_):
-                def bis(_, lh):
-                    lo, hi = lh
-                    mid = 0.5 * (lo + hi)
-                    out = jnp.any(alpha_out(interp.evaluate(t + mid * dtu), args)[0])
-                    return jnp.where(out, lo, mid), jnp.where(out, mid, hi)
+            # step end, then bisection on the interpolant (alpha is not a polynomial in
+            # theta); ONE loop, so the Filippov solve is traced once here
+            none_out = (jnp.zeros((S,), bool), jnp.zeros((S,), ts.dtype))
 
-                return jax.lax.fori_loop(0, _BISECT_EXIT, bis, (jnp.zeros(()), jnp.ones(())))[1]
+            def exit_search(_):
+                def cond(e):
+                    return (e[0] == 0) | (e[3] & (e[0] <= _BISECT_EXIT))
 
-            leaving = _when(
+                def bis(e):
+                    i, lo, hi, lv, o, a = e
+                    th = jnp.where(i == 0, 1.0, 0.5 * (lo + hi))
+                    out_v, al = alpha_out(interp.evaluate(t + th * dtu), args)
+                    out = jnp.any(out_v)
+                    lv = jnp.where(i == 0, out, lv)
+                    lo = jnp.where(out | (i == 0), lo, th)
+                    hi = jnp.where(out, th, hi)
+                    o, a = jnp.where(out, out_v, o), jnp.where(out, al, a)
+                    return i + 1, lo, hi, lv, o, a
+
+                zero, one = jnp.zeros((), ts.dtype), jnp.ones((), ts.dtype)
+                init = (jnp.asarray(0), zero, one, jnp.array(False)) + none_out
+                _, _, hi, lv, o, a = jax.lax.while_loop(cond, bis, init)
+                return lv, hi, o, a
+
+            leaving, th_x, out_x, alpha_x = _when(
                 accept & sliding,
-                lambda _: jnp.any(alpha_out(y1, args)[0]),
-                jnp.array(False),
+                exit_search,
+                (jnp.array(False), jnp.ones((), ts.dtype)) + none_out,
             )
-            th_x = _when(leaving, exit_theta, jnp.ones((), ts.dtype))
         else:
             leaving = jnp.array(False)
             th_x = jnp.ones((), ts.dtype)
@@ -441,17 +456,11 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
                 entered = (g_n >= 0) & (group < 0)
                 new = jnp.where(entered, mask, new)  # a sliding entry keeps its old side
 
-                def leave_now(_):
-                    out, alpha = alpha_out(y_end, (mask, group))
-                    gi = jnp.clip(group, 0, S - 1)
-                    leave = (group >= 0) & out[gi]
-                    return leave, alpha[gi] > 0.5, jnp.sum(out)
-
-                leave, side, n_out = _when(
-                    is_exit,
-                    leave_now,
-                    (jnp.zeros_like(mask), mask, jnp.zeros((), nexit.dtype)),
-                )
+                # the slots whose alpha left [0, 1] at the exit point (from the search)
+                gi = jnp.clip(group, 0, S - 1)
+                leave = is_exit & (group >= 0) & out_x[gi]
+                side = alpha_x[gi] > 0.5  # above 1: on; below 0 (or singular): off
+                n_out = is_exit * jnp.sum(out_x)
                 new = jnp.where(leave, side, new)
                 group = jnp.where(leave, -1, g_n)
                 nslide, nexit = nslide + n_in, nexit + n_out
@@ -491,8 +500,9 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
                 + leaving * _BISECT_EXIT * per_alpha
                 + (slides_n > c["slides"]) * per_alpha
             )
+            peak = jnp.maximum(c["peak"], n_act)
         else:
-            slide_evals = c["slide_evals"]
+            slide_evals, peak = c["slide_evals"], c["peak"]
 
         new_t = jnp.where(accept, t_end, t)
         steps = c["steps"] + 1
@@ -536,6 +546,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             slides=slides_n,
             exits=exits_n,
             slide_evals=slide_evals,
+            peak=peak,
             steps=steps,
             accepted=c["accepted"] + accept,
             extra=c["extra"] + c["jump"],
@@ -567,6 +578,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             num_kink_stops=c["stops"],
             num_slides=c["slides"],
             num_slide_exits=c["exits"],
+            peak_sliding=c["peak"],
         ),
         events=SwitchLog(
             t=t_l, neuron=j_l, sample=i_l, direction=d_l, count=c["count"], initial=mask
