@@ -46,7 +46,8 @@ def _tiny_solve(**kw):
 
 def _w2_closed_form(t):
     """w_2(t) of the reduced sliding flow: Ei(2 w^2) = Ei(2) + t."""
-    u = brentq(lambda s: expi(s) - expi(2.0) - t, 2.0, 60.0, xtol=1e-15, rtol=1e-15)
+    u = brentq(lambda s: expi(s) - expi(2.0) - t, 2.0, 60.0, xtol=1e-15, full_output=False)
+    assert isinstance(u, float)
     return np.sqrt(u / 2.0)
 
 
@@ -86,25 +87,25 @@ def test_sliding_slots_exhausted_is_capped():
 
 # ---- Yu-style pattern data -------------------------------------------------------------------
 
-YU = dict(n=12, d_patch=6, num_patches=3, num_background=2, filters=4, eps=1e-3)
+N, D_PATCH, NUM_PATCHES, NUM_BACKGROUND, FILTERS, EPS = 12, 6, 3, 2, 4, 1e-3
 YU_T1 = 3e-3  # three sliding entries and two exits by then
 YU_TS = np.linspace(0.0, YU_T1, 5)
 
 
 def _yu():
     data, _ = pattern_data(
-        YU["n"],
-        YU["d_patch"],
-        YU["num_patches"],
-        num_background=YU["num_background"],
+        N,
+        D_PATCH,
+        NUM_PATCHES,
+        num_background=NUM_BACKGROUND,
         noise=0.1,
         key=jax.random.key(1),
     )
     model = TwoLayerCNN.gaussian(
-        (YU["d_patch"] * YU["num_patches"],),
-        YU["d_patch"],
-        YU["filters"],
-        YU["eps"],
+        (D_PATCH * NUM_PATCHES,),
+        D_PATCH,
+        FILTERS,
+        EPS,
         key=jax.random.key(1),
     )
     return model, data
@@ -159,7 +160,7 @@ def test_yu_pattern_set_slides_to_t1_and_matches_smoothed_limit():
     assert tr.status == gf.Status.SUCCESS, tr.describe()
     assert int(tr.stats["num_slides"]) > 0 and int(tr.stats["num_slide_exits"]) > 0
     w = np.asarray(tr.model.w)
-    n, num, p = YU["n"], YU["num_patches"], YU["d_patch"]
+    n, num, p = N, NUM_PATCHES, D_PATCH
     patches = np.asarray(data.x).reshape(n, num, p)
     y, a, w0 = np.asarray(data.y), np.asarray(model.a), np.asarray(model.w)
     # same model and loss: the NumPy loss at t0 (beta -> inf: relu) equals gradflow's
@@ -169,7 +170,7 @@ def test_yu_pattern_set_slides_to_t1_and_matches_smoothed_limit():
     # measured relative errors 3.9e-3 and 4.4e-4); a boundary-layer (log beta) / beta term
     # spoils Richardson extrapolation, so the test checks the rate instead
     errs = []
-    for beta in (5e2 / YU["eps"], 4e3 / YU["eps"]):
+    for beta in (5e2 / EPS, 4e3 / EPS):
         ws = _smoothed_flow(w0, a, patches, y, beta, YU_TS)
         errs.append(np.max(np.abs(ws - w)) / np.max(np.abs(w)))
     assert errs[1] <= 6e-4, errs

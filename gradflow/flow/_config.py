@@ -74,9 +74,10 @@ class FlowConfig(eqx.Module):
             field pushes into from both sides with the Filippov (sliding-mode) field instead
             of switching back and forth (default True; needs a model with
             ``fractional_mask``, see :class:`gradflow.models.AbstractKinkModel`).
-        max_sliding: how many kink surfaces can slide at once (default 16); a further
+        max_sliding: how many kink surfaces can slide at once (default 64); a further
             sliding contact chatters until ``max_events``. A field evaluation costs one
-            gradient plus one tangent of it per surface sliding at that moment.
+            gradient plus one tangent of it per surface sliding at that moment, and the
+            sliding field holds max_sliding copies of the parameters.
     """
 
     solver: str = "dopri5"
@@ -89,7 +90,7 @@ class FlowConfig(eqx.Module):
     kinks: str = "off"
     max_events: int = eqx.field(default=8192, converter=_as_py)
     sliding: bool = True
-    max_sliding: int = eqx.field(default=16, converter=_as_py)
+    max_sliding: int = eqx.field(default=64, converter=_as_py)
 
     def __check_init__(self):
         one_of("solver", self.solver, tuple(sorted(SOLVERS)))

@@ -447,7 +447,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
                     fp = sl.group_fingerprints(lambda v: dpre(y_end, mask, v), y_end)
                     g2 = sl.assign_slots(cand, g, fp, S)
                     _, alpha, active = slide_field(y_end, (new, g2))
-                    fresh = active & ~jnp.any(g[None] == jnp.arange(S)[:, None, None], (1, 2))
+                    fresh = active & (sl.slot_counts(g, S) == 0)
                     bad = fresh & ~sl.inside(alpha, active)
                     g2 = jnp.where((g2 >= 0) & bad[jnp.clip(g2, 0, S - 1)], -1, g2)
                     return g2, jnp.sum(fresh & ~bad)
@@ -491,7 +491,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         z_new = jax.lax.cond(th >= 1.0, lambda: z1, lambda: pre(y_end, mask))
         if slide:
             # one Filippov solve: a gradient + one tangent of it per active slot
-            n_act = jnp.sum(jnp.any(group[None] == jnp.arange(S)[:, None, None], axis=(1, 2)))
+            n_act = jnp.sum(sl.slot_counts(group, S) > 0)
             per_alpha = n_act + 1
             slide_evals = (
                 c["slide_evals"]

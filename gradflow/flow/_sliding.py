@@ -35,6 +35,14 @@ from jaxtyping import Array, Bool, Float, Int
 _GROUP_RTOL = 1e-8  # entries whose normal fingerprints agree to this are one surface
 
 
+def slot_counts(group: Int[Array, "n k"], slots: int) -> Int[Array, " S"]:
+    """Number of entries in each slot (0: a free slot); O(n k) memory."""
+    on = group >= 0
+    return jax.ops.segment_sum(
+        on.ravel().astype(jnp.int32), jnp.where(on, group, 0).ravel(), num_segments=slots
+    )
+
+
 def soft_mask(
     mask: Bool[Array, "n k"], group: Int[Array, "n k"], alpha: Float[Array, " S"]
 ) -> Float[Array, "n k"]:
@@ -60,10 +68,10 @@ def filippov(
     and one tangent of it per ACTIVE slot (a loop over the active slots only).
     """
     dtype = jnp.result_type(*[jnp.asarray(a).dtype for a in jax.tree_util.tree_leaves(p)])
-    memb = (group[None] == jnp.arange(slots)[:, None, None]).astype(dtype)  # (S, n, k)
-    cnt = jnp.sum(memb, axis=(1, 2))
+    cnt = slot_counts(group, slots)
     active = cnt > 0
-    weight = memb / jnp.maximum(cnt, 1.0)[:, None, None]
+    on = (group >= 0).ravel()
+    seg = jnp.where(on, group.ravel(), 0)
     centre = jnp.full((slots,), 0.5, dtype)
 
     def f_of(a):
@@ -74,7 +82,8 @@ def filippov(
 
     def rate(v):  # (S,): d/dt of each slot's mean z along the tangent v
         dz = jax.jvp(lambda q: pre(q, m_ref), (p,), (v,))[1]
-        return jnp.tensordot(weight, dz, axes=2)
+        total = jax.ops.segment_sum(jnp.where(on, dz.ravel(), 0.0), seg, num_segments=slots)
+        return total / jnp.maximum(cnt, 1).astype(dtype)
 
     phi_c = rate(f_c)
     order = jnp.argsort(~active, stable=True)  # the active slots first
