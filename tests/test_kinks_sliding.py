@@ -209,3 +209,32 @@ def test_full_yu_pattern_set_runs_to_t1():
         ws = _smoothed_flow(w0, a, patches, y, beta, ts[:4])
         errs.append(np.max(np.abs(ws - w)) / np.max(np.abs(w)))
     assert errs[1] <= 1e-3 and errs[0] / errs[1] >= 4.0, errs
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"max_sliding": 0}, "max_sliding"), ({"sliding": "yes"}, "sliding must be True or False")],
+)
+def test_sliding_config_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gf.FlowConfig(kinks="track", **kwargs)
+
+
+def test_fractional_mask_is_the_convex_combination():
+    """masked_call with a float mask m = the slope m + (1 - m) * slope: at z = 0 its gradient
+    is the convex combination of the on and off gradients (what the sliding field uses)."""
+    x = jnp.array([1.0, 0.0])
+    model = TwoLayerReLU(w=jnp.array([[0.0, 1.0]]), v=jnp.array([-2.0]))
+    assert model.fractional_mask
+    grads = [
+        jax.grad(lambda m, a=a: m.masked_call(x, jnp.array([a])))(model) for a in (0.0, 0.3, 1.0)
+    ]
+    np.testing.assert_allclose(grads[1].w, 0.3 * grads[2].w + 0.7 * grads[0].w, rtol=1e-15)
+    np.testing.assert_allclose(grads[2].w, [[-2.0, 0.0]])  # by hand: v * x
+    cnn = TwoLayerCNN.gaussian((12,), 6, 2, 1.0, activation="leaky_relu", key=jax.random.key(0))
+    xs = jnp.arange(12.0) / 12.0
+    m = jnp.array([0.25, 1.0, 0.0, 0.5])
+    z = np.asarray(cnn.preactivations(xs))
+    slope = 0.01  # the default leaky slope of TwoLayerCNN
+    want = np.sum(np.asarray(cnn.a) * ((m + (1 - m) * slope) * z).reshape(2, 2).mean(1))
+    np.testing.assert_allclose(cnn.masked_call(xs, m), want, rtol=1e-13)
