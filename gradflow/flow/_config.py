@@ -76,7 +76,7 @@ class FlowConfig(eqx.Module):
             ``fractional_mask``, see :class:`gradflow.models.AbstractKinkModel`).
         max_sliding: how many kink surfaces can slide at once (default 64); a further
             sliding contact chatters until ``max_events``. A field evaluation costs one
-            gradient plus one tangent of it per surface sliding at that moment, and the
+            gradient, plus one more per surface sliding at that moment, and the
             sliding field holds max_sliding copies of the parameters.
     """
 

@@ -490,7 +490,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         # z at the new time (for the next step's polynomial): recomputed after a stop
         z_new = jax.lax.cond(th >= 1.0, lambda: z1, lambda: pre(y_end, mask))
         if slide:
-            # one Filippov solve: a gradient + one tangent of it per active slot
+            # one Filippov solve: a gradient + one more per active slot
             n_act = jnp.sum(sl.slot_counts(group, S) > 0)
             per_alpha = n_act + 1
             slide_evals = (

@@ -14,8 +14,11 @@ entries with the same surface (same normal: duplicated patches of a CNN on repea
 on w_k . b = 0 together); all members share one alpha_g. The alphas solve the small linear
 system d/dt mean_{e in g} z_e = 0 for every active slot g, re-solved at every field
 evaluation (the Filippov field is a smooth function of theta while the slot set is fixed).
-The field is affine in alpha for first-layer units (two-layer nets, CNN filters), so one
-linearisation is exact there; for deeper units it is the linearisation at alpha = 1/2.
+On the surface (z_e = 0) the field is affine in each alpha_m (a path through the network
+passes a unit once), so the secant from alpha_m = 1/2 to 1 is its exact derivative, and one
+linear solve gives the alphas exactly unless two sliding units of one sample lie on one path
+of a deep net (bilinear terms: then it is the linearisation at alpha = 1/2); O(z) drift off
+the surface makes it approximate to that order.
 
 Drift: no projection or Baumgarte term. For units whose z is linear in theta (first layer,
 conv filters) every Runge-Kutta stage satisfies n.k = 0 with a constant n, so z is conserved
@@ -65,7 +68,7 @@ def filippov(
     Returns (field, alpha (S,), active (S,)); alpha of inactive slots is 0, of active ones
     the solution of d/dt mean_g z = 0 (not clipped: alpha outside [0, 1] means the slot
     leaves the surface, non-finite that the system is singular). The cost is one gradient
-    and one tangent of it per ACTIVE slot (a loop over the active slots only).
+    plus one per ACTIVE slot (a loop over the active slots only).
     """
     dtype = jnp.result_type(*[jnp.asarray(a).dtype for a in jax.tree_util.tree_leaves(p)])
     cnt = slot_counts(group, slots)
@@ -77,7 +80,7 @@ def filippov(
     def f_of(a):
         return field(p, soft_mask(mask, group, a))
 
-    f_c, f_lin = jax.linearize(f_of, centre)
+    f_c = f_of(centre)
     m_ref = soft_mask(mask, group, centre)
 
     def rate(v):  # (S,): d/dt of each slot's mean z along the tangent v
@@ -91,7 +94,10 @@ def filippov(
     def column(j, dj):  # d field / d alpha_m and jac[:, m] for the j-th active slot m
         dirs, jac = dj
         m = order[j]
-        d = f_lin(jax.nn.one_hot(m, slots, dtype=dtype))
+        # the field is affine in each alpha_m (multi-affine in alpha: a path through the
+        # network passes a unit once), so this secant is d field / d alpha_m exactly
+        f_m = f_of(centre + 0.5 * jax.nn.one_hot(m, slots, dtype=dtype))
+        d = jax.tree_util.tree_map(lambda u, v: 2.0 * (u - v), f_m, f_c)
         dirs = jax.tree_util.tree_map(lambda a, b: a.at[m].set(b), dirs, d)
         return dirs, jac.at[:, m].set(rate(d))
 
