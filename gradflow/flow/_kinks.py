@@ -24,9 +24,14 @@ safeguarded Newton on that polynomial (Chebyshev basis, Clenshaw), every entry a
 
 Ties and degenerate contacts: at a stop, every entry with c_ij below a tolerance (1e-12 of the
 neuron's largest |z|) is "at zero"; its new side is the sign of dz_ij/dt under the field that
-brought it there (dz = 0, a dead neuron, stays off, as with jax's relu'(0) = 0). A wrong choice
-(sliding / grazing / chattering contact) re-triggers within a tolerance; every switch counts
-toward ``FlowConfig.max_events`` and the solve ends with ``Status.MAX_EVENTS``, never a hang.
+brought it there (dz = 0, a dead neuron, stays off, as with jax's relu'(0) = 0). An entry that
+was just switched and crosses back (both sides push into z = 0) enters SLIDING when its
+Filippov slope alpha is in [0, 1] (``FlowConfig.sliding``, models with ``fractional_mask``;
+see ``_sliding.py``): it is then held on the surface by the Filippov field and leaves where
+alpha leaves [0, 1] (bisection on the interpolant). Other wrong choices (grazing contacts,
+sliding beyond ``max_sliding`` slots) re-trigger within a tolerance; every switch, sliding
+entry and exit counts toward ``FlowConfig.max_events`` and the solve ends with
+``Status.MAX_EVENTS``, never a hang.
 
 ``auto`` mode: tracks kinks when the model implements the protocol and rtol < ``AUTO_RTOL`` =
 3e-5, from benchmarks/bench_kinks.py (n=100, d=50, h=20, ~1000 switches, CPU): the kink-aware
