@@ -70,6 +70,14 @@ class FlowConfig(eqx.Module):
             "auto" tracks kinks when the model supports it and rtol < 3e-5 (see kinks.py).
         max_events: cap on activation switches in ``kinks="track"`` mode (also the length
             of the event log); reaching it is reported as ``Status.MAX_EVENTS``.
+        sliding: in ``kinks="track"`` mode, continue along a kink surface z = 0 that the
+            field pushes into from both sides with the Filippov (sliding-mode) field instead
+            of switching back and forth (default True; needs a model with
+            ``fractional_mask``, see :class:`gradflow.models.AbstractKinkModel`).
+        max_sliding: how many kink surfaces can slide at once (default 64); a further
+            sliding contact chatters until ``max_events``. A field evaluation costs one
+            gradient, plus one more per surface sliding at that moment, and the
+            sliding field holds max_sliding copies of the parameters.
     """
 
     solver: str = "dopri5"
@@ -81,6 +89,8 @@ class FlowConfig(eqx.Module):
     progress: bool = False
     kinks: str = "off"
     max_events: int = eqx.field(default=8192, converter=_as_py)
+    sliding: bool = True
+    max_sliding: int = eqx.field(default=64, converter=_as_py)
 
     def __check_init__(self):
         one_of("solver", self.solver, tuple(sorted(SOLVERS)))
@@ -94,6 +104,9 @@ class FlowConfig(eqx.Module):
         if not isinstance(self.progress, bool | np.bool_):
             raise ValueError(f"progress must be True or False, got {self.progress!r}")
         integer("max_events", self.max_events)
+        if not isinstance(self.sliding, bool | np.bool_):
+            raise ValueError(f"sliding must be True or False, got {self.sliding!r}")
+        integer("max_sliding", self.max_sliding)
         one_of("kinks", self.kinks, KINK_MODES)
         if self.kinks == "track" and self.solver == "kvaerno5":
             raise ValueError(

@@ -24,9 +24,14 @@ safeguarded Newton on that polynomial (Chebyshev basis, Clenshaw), every entry a
 
 Ties and degenerate contacts: at a stop, every entry with c_ij below a tolerance (1e-12 of the
 neuron's largest |z|) is "at zero"; its new side is the sign of dz_ij/dt under the field that
-brought it there (dz = 0, a dead neuron, stays off, as with jax's relu'(0) = 0). A wrong choice
-(sliding / grazing / chattering contact) re-triggers within a tolerance; every switch counts
-toward ``FlowConfig.max_events`` and the solve ends with ``Status.MAX_EVENTS``, never a hang.
+brought it there (dz = 0, a dead neuron, stays off, as with jax's relu'(0) = 0). An entry that
+was just switched and crosses back (both sides push into z = 0) enters SLIDING when its
+Filippov slope alpha is in [0, 1] (``FlowConfig.sliding``, models with ``fractional_mask``;
+see ``_sliding.py``): it is then held on the surface by the Filippov field and leaves where
+alpha leaves [0, 1] (bisection on the interpolant). Other wrong choices (grazing contacts,
+sliding beyond ``max_sliding`` slots) re-trigger within a tolerance; every switch, sliding
+entry and exit counts toward ``FlowConfig.max_events`` and the solve ends with
+``Status.MAX_EVENTS``, never a hang.
 
 ``auto`` mode: tracks kinks when the model implements the protocol and rtol < ``AUTO_RTOL`` =
 3e-5, from benchmarks/bench_kinks.py (n=100, d=50, h=20, ~1000 switches, CPU): the kink-aware
@@ -48,6 +53,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from ..losses import per_example, reduce
 from ..models import AbstractKinkModel
+from . import _sliding as sl
 from ._problem import loss_fn
 from ._trajectory import (
     TINY_STEP,
@@ -63,6 +69,7 @@ AUTO_RTOL = 3e-5
 _ZREL = 1e-12  # "at zero": |z_ij| below this fraction of max_i |z_ij| (per neuron), float64;
 # at least 100 machine epsilons of the dtype (1.2e-5 in float32), the rounding level of w . x
 _BISECT = 64  # bisection iterations of the stop-condition root (resolution 2^-64 of a step)
+_BISECT_EXIT = 48  # bisection iterations of a sliding exit (alpha leaving [0, 1])
 _NEWTON = 12  # safeguarded Newton iterations per crossed entry on the interpolant of z
 _RUNNING = -1
 # degree in theta of each solver's dense interpolant (diffrax 0.7); 7 for any other solver
@@ -184,8 +191,31 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
 
     grad = jax.grad(masked_value)
 
-    def vf(t, p, mask):
+    def plain_field(p, mask):
         return _tmap(jnp.negative, grad(p, mask))
+
+    # Filippov sliding (see _sliding.py): a static choice, so a model without fractional
+    # masks (or sliding=False) traces exactly the pattern-only solve
+    slide = bool(config.sliding) and bool(model_of(params).fractional_mask)
+    S = config.max_sliding
+
+    def slide_field(p, args):  # (field, alpha, active) with the sliding slots of args
+        mask, group = args
+        return sl.filippov(plain_field, pre, p, mask, group, S)
+
+    def vf(t, p, args):
+        mask, group = args
+        if not slide:
+            return plain_field(p, mask)
+        return jax.lax.cond(
+            jnp.any(group >= 0),
+            lambda: slide_field(p, args)[0],
+            lambda: plain_field(p, mask),
+        )
+
+    def alpha_out(p, args):  # active slots whose alpha left [0, 1] at p
+        _, alpha, active = slide_field(p, args)
+        return active & ~sl.inside(alpha, active), alpha
 
     term = diffrax.ODETerm(vf)
 
@@ -206,7 +236,8 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     # initial pattern; entries exactly at zero take the side their derivative points to
     z0 = jax.vmap(model_of(params).preactivations)(x)
     mask = z0 > 0
-    f0 = vf(t0, params, mask)
+    group0 = jnp.full(z0.shape, -1, jnp.int32)
+    f0 = plain_field(params, mask)
     dz0 = dpre(params, mask, f0)
     zt = ztol_of(z0)
     at0 = jnp.abs(z0) <= zt
@@ -215,8 +246,9 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     offset = jnp.where(at0, jnp.maximum(0.0, -sgn * z0) + zt, 0.0)
 
     # initial step: the controller's own rule (Hairer & Wanner, 2 gradient evaluations)
-    t_first, cstate0 = controller.init(
-        term, t0, t1, params, config.dt0, mask, solver.func, error_order
+    plain_term = diffrax.ODETerm(lambda t, p, args: plain_field(p, args[0]))
+    t_first, cstate0 = controller.init(  # nothing slides at t0: the plain field
+        plain_term, t0, t1, params, config.dt0, (mask, group0), solver.func, error_order
     )
     dt = jnp.minimum(t_first - t0, t1 - t0)
     meter = config.make_meter()
@@ -253,11 +285,12 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         y=params,
         z=z0,
         mask=mask,
+        group=group0,
         offset=offset,
         dt=dt,
         cstate=cstate0,
         meter=meter.init(),
-        sstate=solver.init(term, t0, t1, params, mask),
+        sstate=solver.init(term, t0, t1, params, (mask, group0)),
         jump=jnp.array(False),
         g=g0,
         k=k0,
@@ -265,6 +298,10 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         log=log0,
         count=jnp.asarray(0),
         stops=jnp.asarray(0),
+        slides=jnp.asarray(0),
+        exits=jnp.asarray(0),
+        slide_evals=jnp.asarray(0),
+        peak=jnp.asarray(0),
         steps=jnp.asarray(0),
         accepted=jnp.asarray(0),
         extra=jnp.asarray(4 if config.dt0 is None else 2),  # dz0, 2 for dt0, solver FSAL
@@ -276,14 +313,17 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         return c["status"] == _RUNNING
 
     def body(c: dict[str, Any]) -> dict[str, Any]:
-        t, y, mask = c["t"], c["y"], c["mask"]
+        t, y, mask, group = c["t"], c["y"], c["mask"], c["group"]
+        args = (mask, group)
+        free = group < 0  # entries not on a sliding surface (those are not crossing tests)
+        sliding = jnp.any(~free)
         sgn = jnp.where(mask, 1.0, -1.0)
         last = c["dt"] >= (t1 - t) * (1 - 1e-12)
         tb = jnp.where(last, t1, t + c["dt"])
         dtu = tb - t
-        y1, yerr, dense, sstate1, _ = solver.step(term, t, tb, y, mask, c["sstate"], c["jump"])
+        y1, yerr, dense, sstate1, _ = solver.step(term, t, tb, y, args, c["sstate"], c["jump"])
         keep, next_t0, next_t1, _, cstate1, _ = controller.adapt_step_size(
-            t, tb, y, y1, mask, yerr, error_order, c["cstate"]
+            t, tb, y, y1, args, yerr, error_order, c["cstate"]
         )
         ok = _all_finite(y1) & _all_finite(yerr) & jnp.isfinite(next_t1 - next_t0)
         accept = ok & keep
@@ -292,7 +332,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
 
         # kink: some c_ij = s_ij z_ij + o_ij < 0 at the step end
         z1 = pre(y1, mask)
-        crossed = accept & (jnp.min(sgn * z1 + c["offset"]) < 0)
+        crossed = accept & (jnp.min(jnp.where(free, sgn * z1 + c["offset"], jnp.inf)) < 0)
 
         def kink_theta(_):
             # z on the step as a polynomial in theta in [0, 1]: the dense interpolant is a
@@ -308,7 +348,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
                 return sgn * _clenshaw(coef, th) + off
 
             c0, c1 = sgn * c["z"] + off, sgn * z1 + off
-            cross = c1 < 0
+            cross = (c1 < 0) & free
             th = jnp.where(cross, c0 / jnp.where(cross, c0 - c1, 1.0), 1.0)
             lo, hi = jnp.zeros_like(th), jnp.ones_like(th)
             for _ in range(_NEWTON):  # safeguarded Newton, every crossed entry at once
@@ -328,9 +368,42 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             )[1]
             return th_min, dzk
 
-        th_k, dz_k = _when(
-            crossed, kink_theta, (jnp.ones((), ts.dtype), jnp.zeros_like(c["z"]))
-        )
+        th_k, dz_k = _when(crossed, kink_theta, (jnp.ones((), ts.dtype), jnp.zeros_like(c["z"])))
+
+        if slide:
+            # a sliding slot leaves its surface where its alpha leaves [0, 1]: alpha at the
+            # step end, then bisection on the interpolant (alpha is not a polynomial in
+            # theta); ONE loop, so the Filippov solve is traced once here
+            none_out = (jnp.zeros((S,), bool), jnp.zeros((S,), ts.dtype))
+
+            def exit_search(_):
+                def cond(e):
+                    return (e[0] == 0) | (e[3] & (e[0] <= _BISECT_EXIT))
+
+                def bis(e):
+                    i, lo, hi, lv, o, a = e
+                    th = jnp.where(i == 0, 1.0, 0.5 * (lo + hi))
+                    out_v, al = alpha_out(interp.evaluate(t + th * dtu), args)
+                    out = jnp.any(out_v)
+                    lv = jnp.where(i == 0, out, lv)
+                    lo = jnp.where(out | (i == 0), lo, th)
+                    hi = jnp.where(out, th, hi)
+                    o, a = jnp.where(out, out_v, o), jnp.where(out, al, a)
+                    return i + 1, lo, hi, lv, o, a
+
+                zero, one = jnp.zeros((), ts.dtype), jnp.ones((), ts.dtype)
+                init = (jnp.asarray(0), zero, one, jnp.array(False)) + none_out
+                _, _, hi, lv, o, a = jax.lax.while_loop(cond, bis, init)
+                return lv, hi, o, a
+
+            leaving, th_x, out_x, alpha_x = _when(
+                accept & sliding,
+                exit_search,
+                (jnp.array(False), jnp.ones((), ts.dtype)) + none_out,
+            )
+        else:
+            leaving = jnp.array(False)
+            th_x = jnp.ones((), ts.dtype)
 
         if stop is not None:
             g1 = stop_value(y1)
@@ -351,23 +424,54 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             hit = jnp.array(False)
             th_s = jnp.ones((), ts.dtype)
 
-        is_stop = hit & (~crossed | (th_s < th_k))
-        is_kink = crossed & ~is_stop
-        th = jnp.where(is_stop, th_s, jnp.where(is_kink, th_k, 1.0))
+        th_k = jnp.where(crossed, th_k, 1.0)
+        th_x = jnp.where(leaving, th_x, 1.0)
+        is_stop = hit & ((~crossed & ~leaving) | (th_s < jnp.minimum(th_k, th_x)))
+        is_kink = crossed & ~is_stop & (th_k <= th_x)
+        is_exit = leaving & ~is_stop & ~is_kink
+        th = jnp.where(is_stop, th_s, jnp.where(is_kink, th_k, jnp.where(is_exit, th_x, 1.0)))
         t_end = jnp.where(th >= 1.0, tb, t + th * dtu)
         y_end = jax.lax.cond(th >= 1.0, lambda: y1, lambda: interp.evaluate(t_end))
-        k, buf = save_upto(
-            c["k"], c["buf"], jnp.where(accept, t_end, -jnp.inf), interp.evaluate
-        )
+        k, buf = save_upto(c["k"], c["buf"], jnp.where(accept, t_end, -jnp.inf), interp.evaluate)
 
-        # switch: update the pattern of every entry at zero, log the flips
+        # switch: update the pattern of every entry at zero, log the flips; a re-armed entry
+        # crossing back (the chatter signature) enters sliding when its Filippov alpha is a
+        # convex weight; a slot whose alpha left [0, 1] exits to that side
         def switch(s):
-            mask, offset, log, count, z = s
+            mask, group, offset, log, count, nslide, nexit = s
             ze = pre(y_end, mask)
             zt = ztol_of(ze)
-            at0 = sgn * ze + offset < zt
+            at0 = is_kink & (group < 0) & (sgn * ze + offset < zt)
             dz = dz_k  # d z / d theta at the crossing (same sign as d z / dt)
             new = jnp.where(at0, dz > 0, mask)
+            if slide:
+                cand = at0 & (new != mask) & (offset > 0)
+
+                def enter(state):
+                    g = state[0]
+                    fp = sl.group_fingerprints(lambda v: dpre(y_end, mask, v), y_end)
+                    g2 = sl.assign_slots(cand, g, fp, S)
+                    _, alpha, active = slide_field(y_end, (new, g2))
+                    fresh = active & (sl.slot_counts(g, S) == 0)
+                    bad = fresh & ~sl.inside(alpha, active)
+                    g2 = jnp.where((g2 >= 0) & bad[jnp.clip(g2, 0, S - 1)], -1, g2)
+                    return g2, jnp.sum(fresh & ~bad)
+
+                g_n, n_in = _when(jnp.any(cand), enter, (group, jnp.zeros((), nslide.dtype)))
+                entered = (g_n >= 0) & (group < 0)
+                new = jnp.where(entered, mask, new)  # a sliding entry keeps its old side
+
+                # the slots whose alpha left [0, 1] at the exit point (from the search)
+                gi = jnp.clip(group, 0, S - 1)
+                leave = is_exit & (group >= 0) & out_x[gi]
+                side = alpha_x[gi] > 0.5  # above 1: on; below 0 (or singular): off
+                n_out = is_exit * jnp.sum(out_x)
+                new = jnp.where(leave, side, new)
+                group = jnp.where(leave, -1, g_n)
+                nslide, nexit = nslide + n_in, nexit + n_out
+                rearm = at0 | leave
+            else:
+                rearm = at0
             flips = new != mask
             pos = count + jnp.cumsum(flips.ravel()) - 1
             pos = jnp.where(flips.ravel(), pos, E)  # out of range -> dropped
@@ -379,14 +483,31 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
                 d_l.at[pos].set(jnp.where(new, 1, -1).astype(jnp.int32).ravel(), mode="drop"),
             )
             s_new = jnp.where(new, 1.0, -1.0)
-            offset = jnp.where(at0, jnp.maximum(0.0, -s_new * ze) + zt, offset)
-            return new, offset, log, count + jnp.sum(flips), ze
+            offset = jnp.where(rearm, jnp.maximum(0.0, -s_new * ze) + zt, offset)
+            return new, group, offset, log, count + jnp.sum(flips), nslide, nexit
 
-        z_end = jnp.where(th >= 1.0, z1, c["z"])  # placeholder, replaced on a switch
-        mask_n, offset_n, log_n, count_n, z_sw = _when(
-            is_kink, switch, (mask, c["offset"], c["log"], c["count"], z_end)
+        is_switch = is_kink | is_exit
+        mask_n, group_n, offset_n, log_n, count_n, slides_n, exits_n = _when(
+            is_switch,
+            switch,
+            (mask, group, c["offset"], c["log"], c["count"], c["slides"], c["exits"]),
         )
-        z_new = jnp.where(is_kink, z_sw, z1)
+        # z at the new time (for the next step's polynomial): recomputed after a stop
+        z_new = jax.lax.cond(th >= 1.0, lambda: z1, lambda: pre(y_end, mask))
+        if slide:
+            # one Filippov solve: a gradient + one more per active slot
+            n_act = jnp.sum(sl.slot_counts(group, S) > 0)
+            per_alpha = n_act + 1
+            slide_evals = (
+                c["slide_evals"]
+                + config.evals_per_step * n_act
+                + (accept & sliding) * per_alpha
+                + leaving * _BISECT_EXIT * per_alpha
+                + (slides_n > c["slides"]) * per_alpha
+            )
+            peak = jnp.maximum(c["peak"], n_act)
+        else:
+            slide_evals, peak = c["slide_evals"], c["peak"]
 
         new_t = jnp.where(accept, t_end, t)
         steps = c["steps"] + 1
@@ -396,7 +517,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             jnp.asarray(_RUNNING),
         )
         status = jnp.where(is_stop, Status.EVENT, status)
-        stops = c["stops"] + is_kink  # stops without a flip (grazing) also count toward the cap
+        stops = c["stops"] + is_switch  # stops without a flip (grazing) also count toward the cap
         status = jnp.where((count_n > E) | (stops > E), Status.MAX_EVENTS, status)
         status = jnp.where(
             (status == _RUNNING) & (steps >= config.max_steps), Status.MAX_STEPS, status
@@ -414,18 +535,23 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             y=pick(y_end, y),
             z=jnp.where(accept, z_new, c["z"]),
             mask=mask_n,
+            group=group_n,
             offset=offset_n,
             dt=dt_next,
             sstate=pick(sstate1, c["sstate"]),
             cstate=_tmap(lambda u, v: jnp.where(ok, u, v), cstate1, c["cstate"]),
             meter=meter.step(c["meter"], (new_t - t0) / (t1 - t0)),
-            jump=jnp.where(accept, is_kink, c["jump"]),
+            jump=jnp.where(accept, is_switch, c["jump"]),
             g=jnp.where(accept, g1, c["g"]),
             k=k,
             buf=buf,
             log=log_n,
             count=count_n,
             stops=stops,
+            slides=slides_n,
+            exits=exits_n,
+            slide_evals=slide_evals,
+            peak=peak,
             steps=steps,
             accepted=c["accepted"] + accept,
             extra=c["extra"] + c["jump"],
@@ -452,9 +578,12 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         stats=make_stats(
             steps,
             c["accepted"],
-            config.evals_per_step * steps + c["extra"],
+            config.evals_per_step * steps + c["extra"] + c["slide_evals"],
             num_switches=c["count"],
             num_kink_stops=c["stops"],
+            num_slides=c["slides"],
+            num_slide_exits=c["exits"],
+            peak_sliding=c["peak"],
         ),
         events=SwitchLog(
             t=t_l, neuron=j_l, sample=i_l, direction=d_l, count=c["count"], initial=mask

@@ -104,6 +104,11 @@ class TwoLayerCNN(AbstractKinkModel):
         (:meth:`preactivations`, :meth:`masked_call`) of ``FlowConfig(kinks="track")`` applies."""
         return kink_slope(self.activation, self.leaky_slope) is not None
 
+    @property
+    def fractional_mask(self) -> bool:
+        """True: ``masked_call`` is multiplicative in the mask (sliding-mode slopes)."""
+        return True
+
     def preactivations(self, x: Float[Array, "*signal"]) -> Float[Array, " KP"]:
         """Pre-activations z = w_k . X_q of one example, flattened filter-major (index k*P + q).
 
@@ -127,8 +132,8 @@ class TwoLayerCNN(AbstractKinkModel):
                 f"got {self.activation!r}"
             )
         z = self.w @ patches(x, self.size, self.stride).T  # (K, P)
-        m = jnp.reshape(mask, z.shape)
-        act = jnp.where(m, z, slope * z)
+        m = jnp.reshape(jnp.asarray(mask).astype(z.dtype), z.shape)  # float: a slope in [0, 1]
+        act = (m + (1.0 - m) * slope) * z
         if self.pooling == "mean":
             h = jnp.mean(act, axis=1)
         elif self.pooling == "sum":

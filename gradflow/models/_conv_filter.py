@@ -67,8 +67,14 @@ class ConvFilter(AbstractKinkModel):
         return self.patches(x) @ self.w
 
     def masked_call(self, x: Float[Array, " d"], mask: Array) -> Float[Array, ""]:
-        """f(x) with the pattern frozen: (1/k) sum_i mask_i (w . Z_i)."""
-        return jnp.mean(jnp.where(mask, self.patches(x) @ self.w, 0.0))
+        """f(x) with the pattern frozen: (1/k) sum_i mask_i (w . Z_i) (mask bool or in [0, 1])."""
+        z = self.patches(x) @ self.w
+        return jnp.mean(jnp.asarray(mask).astype(z.dtype) * z)
+
+    @property
+    def fractional_mask(self) -> bool:
+        """True: ``masked_call`` is multiplicative in the mask (sliding-mode slopes)."""
+        return True
 
     def embedded(self, w: Float[Array, " size"] | None = None) -> Float[Array, "k d"]:
         """Rows P_i^T w: the filter placed at every patch position (w . Z_i = row_i . x)."""

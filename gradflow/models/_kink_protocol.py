@@ -35,13 +35,20 @@ class AbstractKinkModel(eqx.Module):
             root-finds sign changes on that exact polynomial.
         ``has_kinks``: False when a setting makes the model smooth (a CNN with tanh):
             ``kinks="track"`` then raises and ``kinks="auto"`` solves bare.
+        ``fractional_mask``: True when ``masked_call`` and ``masked_preactivations`` also
+            accept a float mask m in [0, 1], unit u computing
+            ``(m_u + (1 - m_u) * slope_u) * z_u`` (multiplicative, not ``where``): the
+            kink-aware solve then continues along a sliding (Filippov) surface z_u = 0 with
+            the fractional slope that keeps z_u = 0 (default False: a sliding contact
+            chatters until ``FlowConfig.max_events``). Every built-in model sets it.
 
     >>> class Mine(AbstractKinkModel):
     ...     w: Array
     ...     v: Array
     ...     def __call__(self, x): return self.v @ jax.nn.relu(self.w @ x)
     ...     def preactivations(self, x): return self.w @ x
-    ...     def masked_call(self, x, mask): return self.v @ jnp.where(mask, self.w @ x, 0.0)
+    ...     def masked_call(self, x, mask): return self.v @ (mask * (self.w @ x))
+    ...     fractional_mask = True  # masked_call is multiplicative in the mask
     """
 
     @abc.abstractmethod
@@ -49,10 +56,12 @@ class AbstractKinkModel(eqx.Module):
         """Pre-activations of every kinked unit of one example, flat (k,)."""
 
     @abc.abstractmethod
-    def masked_call(self, x: Array, mask: Bool[Array, " k"]) -> Array:
+    def masked_call(self, x: Array, mask: Bool[Array, " k"] | Float[Array, " k"]) -> Array:
         """The output with every kinked unit's side frozen at ``mask`` (shape (k,))."""
 
-    def masked_preactivations(self, x: Array, mask: Bool[Array, " k"]) -> Float[Array, " k"]:
+    def masked_preactivations(
+        self, x: Array, mask: Bool[Array, " k"] | Float[Array, " k"]
+    ) -> Float[Array, " k"]:
         """Pre-activations of the frozen-pattern network (default: ``preactivations(x)``)."""
         del mask
         return self.preactivations(x)
@@ -66,3 +75,9 @@ class AbstractKinkModel(eqx.Module):
     def has_kinks(self) -> bool:
         """False when the model's current setting is smooth (default True)."""
         return True
+
+    @property
+    def fractional_mask(self) -> bool:
+        """True when the masked methods take a float mask in [0, 1] multiplicatively (the
+        sliding-mode slope); default False."""
+        return False

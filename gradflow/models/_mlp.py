@@ -83,9 +83,12 @@ class MLP(AbstractKinkModel):
                 out = z[0] if z.shape[0] == 1 else z
                 return out, jnp.concatenate(zs)
             zs.append(z)
-            on = z > 0 if mask is None else mask[start : start + z.shape[0]]
+            if mask is None:
+                h = jnp.where(z > 0, z, self.slope * z)
+            else:  # multiplicative: a float mask m in [0, 1] is the slope m + (1 - m) slope
+                m = jnp.asarray(mask[start : start + z.shape[0]]).astype(z.dtype)
+                h = (m + (1.0 - m) * self.slope) * z
             start += z.shape[0]
-            h = jnp.where(on, z, self.slope * z)
         raise AssertionError  # unreachable: len(weights) >= 2
 
     def __call__(self, x: Float[Array, " d"]) -> Array:
@@ -95,13 +98,22 @@ class MLP(AbstractKinkModel):
         """The k hidden pre-activations of one example, layer by layer."""
         return self._forward(x, None)[1]
 
-    def masked_call(self, x: Float[Array, " d"], mask: Bool[Array, " k"]) -> Array:
+    def masked_call(
+        self, x: Float[Array, " d"], mask: Bool[Array, " k"] | Float[Array, " k"]
+    ) -> Array:
         """The output with every hidden unit's side frozen at ``mask`` (k,)."""
         return self._forward(x, mask)[0]
 
-    def masked_preactivations(self, x: Float[Array, " d"], mask: Bool[Array, " k"]) -> Array:
+    def masked_preactivations(
+        self, x: Float[Array, " d"], mask: Bool[Array, " k"] | Float[Array, " k"]
+    ) -> Array:
         """The hidden pre-activations of the network frozen at ``mask``."""
         return self._forward(x, mask)[1]
+
+    @property
+    def fractional_mask(self) -> bool:
+        """True: the masked methods are multiplicative in the mask (sliding-mode slopes)."""
+        return True
 
     def balancedness(self) -> Float[Array, " k"]:
         """|W_l[j, :]|^2 (+ b_l[j]^2) - |W_{l+1}[:, j]|^2 for every hidden unit (flat, k):

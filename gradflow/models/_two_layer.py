@@ -39,9 +39,15 @@ class TwoLayerReLU(AbstractKinkModel):
         """f(x) with the activation pattern frozen: sum_j v_j mask_j (w_j . x).
 
         Equals ``self(x)`` when ``mask == (w @ x > 0)``; smooth in the parameters for a fixed
-        ``mask`` (shape (h,), bool or 0/1).
+        ``mask`` (shape (h,), bool, or float in [0, 1]: a fractional slope, used for sliding).
         """
-        return jnp.dot(self.v, jnp.where(mask, self.w @ x, 0.0))
+        z = self.w @ x
+        return jnp.dot(self.v, jnp.asarray(mask).astype(z.dtype) * z)
+
+    @property
+    def fractional_mask(self) -> bool:
+        """True: ``masked_call`` is multiplicative in the mask (sliding-mode slopes)."""
+        return True
 
     @property
     def width(self) -> int:
