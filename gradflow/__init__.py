@@ -1,14 +1,14 @@
 """gradflow: exact gradient flow of neural networks from small initialisation.
 
-Public API (implementation files are private):
+Public API (implementation files are private). Subpackages: ``gradflow.models``,
+``gradflow.data``, ``gradflow.metrics`` (imported here), ``gradflow.sweep`` (imports pyarrow:
+``import gradflow.sweep``), and the papers (``gradflow.papers.min_mallada_vidal``, ``.yu``,
+``.zhou``, ``.du``, ``.nguyen_hein``).
 
->>> import gradflow as gf
->>> model = gf.models.TwoLayerReLU.balanced(d=2, h=50, eps=1e-6, key=jax.random.key(0))
->>> traj = gf.solve_flow(model, data, t1=42.0, stop=gf.aligned(1e-2))
-
-Subpackages: ``gradflow.models``, ``gradflow.data``, ``gradflow.metrics`` (imported here),
-``gradflow.sweep`` (imports pyarrow: ``import gradflow.sweep``), and the papers
-(``gradflow.papers.min_mallada_vidal``, ``.yu``, ``.zhou``, ``.du``, ``.nguyen_hein``).
+Examples:
+    >>> import gradflow as gf
+    >>> model = gf.models.TwoLayerReLU.balanced(d=2, h=50, eps=1e-6, key=jax.random.key(0))
+    >>> traj = gf.solve_flow(model, data, t1=42.0, stop=gf.aligned(1e-2))
 """
 
 import importlib

@@ -51,7 +51,7 @@ def _as_py(value: Any) -> Any:
 class FlowConfig(eqx.Module):
     """How ``solve_flow`` integrates d(theta)/dt = -grad L(theta).
 
-    Fields:
+    Attributes:
         solver: "dopri5" (default), "tsit5", "bosh3", "dopri8" (explicit) or "kvaerno5"
             (implicit, for stiff square-loss late phases).
         rtol: relative tolerance of the PID step-size controller.

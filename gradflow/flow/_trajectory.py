@@ -112,7 +112,7 @@ def make_stats(num_steps, num_accepted, grad_evals, **extra) -> dict[str, Array]
 class Trajectory(eqx.Module):
     """A saved gradient-flow (or GD) run.
 
-    Fields:
+    Attributes:
         ts: (T,) saved times on the ``clock`` of the loss ("mean": t_mean, "sum": t_sum,
             with t_sum = t_mean / n). Slots after an early stop are ``inf``.
         ys: the trainable float leaves of the model (``eqx.partition``), each stacked over the
