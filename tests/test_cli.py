@@ -49,7 +49,16 @@ def test_demo_unknown_paper_is_a_clear_error(tmp_path):
     assert "unknown --paper" in res.output
 
 
-@pytest.mark.parametrize("paper", ["yu", "zhou", "du", "nguyen-hein", "digits"])
+# CI time (30 min on 2 cores): the three heaviest demos (60-110 s each) run with `-m slow`;
+# their science is checked by the papers' own tests and the notebooks.
+_SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    "paper",
+    ["yu", "zhou", pytest.param("du", marks=_SLOW), pytest.param("nguyen-hein", marks=_SLOW),
+     pytest.param("digits", marks=_SLOW)],
+)
 def test_each_paper_demo_runs_and_writes_figures(paper, tmp_path):
     res = runner.invoke(app, ["demo", "--paper", paper, "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output

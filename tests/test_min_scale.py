@@ -85,7 +85,11 @@ def _reference(w0, v0, x, y, t_end):
     return float(np.max(first)), t_cos
 
 
-@pytest.mark.parametrize("family", ["cone", "aniso", "unbalanced"])
+@pytest.mark.parametrize(
+    "family",  # CI time: one family by default, the others with `-m slow`
+    ["cone", pytest.param("aniso", marks=pytest.mark.slow),
+     pytest.param("unbalanced", marks=pytest.mark.slow)],
+)
 def test_row_times_are_exact_against_scipy(family):
     problem = AlignmentProblem(
         d=3, h=4, eps=1e-3, delta=DELTA, rtol=1e-10, t_max=200.0, t_end=30.0,
@@ -188,6 +192,7 @@ def test_fit_forms_recover_known_laws():
     assert p2.A == pytest.approx(3.0, rel=0.05)
 
 
+@pytest.mark.slow  # ~100 s: the benchmark script end to end (CI time)
 def test_min_scale_script_tiny_grid(tmp_path):
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "min_scale.py"
     spec = importlib.util.spec_from_file_location("min_scale", path)
