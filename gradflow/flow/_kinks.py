@@ -72,8 +72,8 @@ _BISECT = 64  # bisection iterations of the stop-condition root (resolution 2^-6
 _BISECT_EXIT = 48  # bisection iterations of a sliding exit (alpha leaving [0, 1])
 _NEWTON = 12  # safeguarded Newton iterations per crossed entry on the interpolant of z
 _AWAY = 16  # an entry re-armed with offset o is "away from zero" once s_ij z_ij > _AWAY o
-_GRID = 8  # uniform grid points per unit of polynomial degree in the first-root search
-_BISECT_MIN = 30  # bisection iterations (on dc/dtheta) of a minimum between grid points
+_GRID = 4  # uniform grid points per unit of polynomial degree in the first-root search
+_BISECT_MIN = 24  # bisection iterations (on dc/dtheta) of a minimum between grid points
 _RUNNING = -1
 # degree in theta of each solver's dense interpolant (diffrax 0.7); 7 for any other solver
 _INTERP_DEGREE = {"dopri5": 4, "tsit5": 4, "bosh3": 3, "dopri8": 7}
@@ -361,9 +361,16 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             def cval(th):
                 return _clenshaw(cc, th)
 
-            # |c(theta) - a_0| <= sum_j |a_j|: entries certified positive cannot cross
+            # c = l + r with l the chord between c0 and c1 (l >= min(c0, c1)) and r = 0 at
+            # both ends, |r| <= sum_j |r_j| (Chebyshev coefficients of r: a_j for j >= 2):
+            # entries with min(c0, c1) above that bound are certified not to cross
             size = jnp.sum(jnp.abs(cc[1:]), axis=0)
-            cand = free & ((cc[0] - size < 0) | end_cross)
+            bend = (
+                jnp.abs(cc[0] - 0.5 * (c0 + c1))
+                + jnp.abs(cc[1] - 0.5 * (c1 - c0))
+                + jnp.sum(jnp.abs(cc[2:]), axis=0)
+            )
+            cand = free & ((jnp.minimum(c0, c1) <= bend) | end_cross)
             noise = 64 * jnp.finfo(ts.dtype).eps * (size + jnp.abs(cc[0]))
 
             def first_root(_):
