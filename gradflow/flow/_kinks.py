@@ -71,6 +71,9 @@ _ZREL = 1e-12  # "at zero": |z_ij| below this fraction of max_i |z_ij| (per neur
 _BISECT = 64  # bisection iterations of the stop-condition root (resolution 2^-64 of a step)
 _BISECT_EXIT = 48  # bisection iterations of a sliding exit (alpha leaving [0, 1])
 _NEWTON = 12  # safeguarded Newton iterations per crossed entry on the interpolant of z
+_AWAY = 16  # an entry re-armed with offset o is "away from zero" once s_ij z_ij > _AWAY o
+_GRID = 4  # uniform grid points per unit of polynomial degree in the first-root search
+_BISECT_MIN = 24  # bisection iterations (on dc/dtheta) of a minimum between grid points
 _RUNNING = -1
 # degree in theta of each solver's dense interpolant (diffrax 0.7); 7 for any other solver
 _INTERP_DEGREE = {"dopri5": 4, "tsit5": 4, "bosh3": 3, "dopri8": 7}
@@ -184,6 +187,13 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     degree = model_of(params).kink_degree * _INTERP_DEGREE.get(config.solver, 7)
     nodes_np, vinv_np = _chebyshev(degree)
     nodes, vinv = jnp.asarray(nodes_np, ts.dtype), jnp.asarray(vinv_np, ts.dtype)
+    # a uniform grid of _GRID * degree + 1 points and the Chebyshev polynomials on it
+    M = _GRID * degree + 1
+    grid_np = np.linspace(0.0, 1.0, M)
+    grid_t_np = np.cos(
+        np.arange(degree + 1)[None, :] * np.arccos(np.clip(2 * grid_np - 1, -1, 1))[:, None]
+    )
+    grid, grid_t = jnp.asarray(grid_np, ts.dtype), jnp.asarray(grid_t_np, ts.dtype)
 
     def masked_value(p, mask):
         pred = jax.vmap(model_of(p).masked_call)(x, mask)
@@ -330,9 +340,13 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         dt_next = jnp.where(ok, next_t1 - next_t0, controller.factormin * dtu)
         interp = solver.interpolation_cls(t0=t, t1=tb, **dense)
 
-        # kink: some c_ij = s_ij z_ij + o_ij < 0 at the step end
+        # kink: some c_ij = s_ij z_ij + o_ij < 0 somewhere on the step, at its end or inside
+        # (a pre-activation that dips through zero and back within one step has the same
+        # sign at both ends: the test runs on the interpolant's polynomial, not the end values)
         z1 = pre(y1, mask)
-        crossed = accept & (jnp.min(jnp.where(free, sgn * z1 + c["offset"], jnp.inf)) < 0)
+        off = c["offset"]
+        c0, c1 = sgn * c["z"] + off, sgn * z1 + off
+        end_cross = free & (c1 < 0)
 
         def kink_theta(_):
             # z on the step as a polynomial in theta in [0, 1]: the dense interpolant is a
@@ -342,16 +356,61 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             zs = jax.vmap(lambda th: pre(interp.evaluate(t + th * dtu), mask))(inner)
             zs = jnp.concatenate([c["z"][None], zs, z1[None]])
             coef = jnp.tensordot(vinv, zs, axes=1)
-            off = c["offset"]
+            cc = (sgn * coef).at[0].add(off)  # Chebyshev coefficients of c_ij(theta)
 
             def cval(th):
-                return sgn * _clenshaw(coef, th) + off
+                return _clenshaw(cc, th)
 
-            c0, c1 = sgn * c["z"] + off, sgn * z1 + off
-            cross = (c1 < 0) & free
-            th = jnp.where(cross, c0 / jnp.where(cross, c0 - c1, 1.0), 1.0)
-            lo, hi = jnp.zeros_like(th), jnp.ones_like(th)
-            for _ in range(_NEWTON):  # safeguarded Newton, every crossed entry at once
+            # c = l + r with l the chord between c0 and c1 (l >= min(c0, c1)) and r = 0 at
+            # both ends, |r| <= sum_j |r_j| (Chebyshev coefficients of r: a_j for j >= 2):
+            # entries with min(c0, c1) above that bound are certified not to cross
+            size = jnp.sum(jnp.abs(cc[1:]), axis=0)
+            bend = (
+                jnp.abs(cc[0] - 0.5 * (c0 + c1))
+                + jnp.abs(cc[1] - 0.5 * (c1 - c0))
+                + jnp.sum(jnp.abs(cc[2:]), axis=0)
+            )
+            cand = free & ((jnp.minimum(c0, c1) <= bend) | end_cross)
+            noise = 64 * jnp.finfo(ts.dtype).eps * (size + jnp.abs(cc[0]))
+
+            def first_root(_):
+                # c on a fine uniform grid; the first grid point below zero brackets the
+                # first root; with none, the minimum near the lowest grid point (bisection
+                # on dc/dtheta) catches a dip narrower than the grid
+                vals = jnp.tensordot(grid_t, cc, axes=1)
+                vals = vals.at[0].set(c0).at[-1].set(c1)
+                neg = (vals < -noise) & cand
+                neg = neg.at[-1].set(end_cross)
+                has = jnp.any(neg, axis=0)
+                m1 = jnp.argmax(neg, axis=0)
+                m2 = jnp.argmin(jnp.where(cand, vals, jnp.inf), axis=0)
+                lo2, hi2 = grid[jnp.maximum(m2 - 1, 0)], grid[jnp.minimum(m2 + 1, M - 1)]
+
+                def dval(th):
+                    return jax.jvp(cval, (th,), (jnp.ones_like(th),))[1]
+
+                def mbis(_, lh):
+                    lo, hi = lh
+                    mid = 0.5 * (lo + hi)
+                    up = dval(mid) > 0
+                    return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
+
+                lo2, hi2 = jax.lax.fori_loop(0, _BISECT_MIN, mbis, (lo2, hi2))
+                thm = 0.5 * (lo2 + hi2)
+                dip = cand & ~has & (cval(thm) < -noise)
+                lo = jnp.where(has, grid[jnp.maximum(m1 - 1, 0)], grid[jnp.maximum(m2 - 1, 0)])
+                hi = jnp.where(has, grid[m1], thm)
+                return has | dip, lo, hi
+
+            none = jnp.zeros_like(c0, dtype=bool)
+            cross, lo, hi = _when(
+                jnp.any(cand), first_root, (none, jnp.zeros_like(c0), jnp.ones_like(c0))
+            )
+            # safeguarded Newton in the bracket [lo, hi] (c(lo) >= 0 > c(hi)), every entry
+            clo, chi = cval(lo), cval(hi)
+            th = jnp.where(cross, lo + (hi - lo) * clo / jnp.where(clo > chi, clo - chi, 1.0), hi)
+            th = jnp.clip(th, lo, hi)
+            for _ in range(_NEWTON):
                 val, der = jax.jvp(cval, (th,), (jnp.ones_like(th),))
                 neg = val < 0
                 lo, hi = jnp.where(neg, lo, th), jnp.where(neg, th, hi)
@@ -366,9 +425,14 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
                 (jnp.full_like(th, th_min),),
                 (jnp.ones_like(th),),
             )[1]
-            return th_min, dzk
+            return jnp.any(cross), th_min, dzk
 
-        th_k, dz_k = _when(crossed, kink_theta, (jnp.ones((), ts.dtype), jnp.zeros_like(c["z"])))
+        crossed, th_k, dz_k = _when(
+            accept,
+            kink_theta,
+            (jnp.array(False), jnp.ones((), ts.dtype), jnp.zeros_like(c["z"])),
+        )
+        crossed = accept & crossed
 
         if slide:
             # a sliding slot leaves its surface where its alpha leaves [0, 1]: alpha at the
@@ -494,6 +558,10 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         )
         # z at the new time (for the next step's polynomial): recomputed after a stop
         z_new = jax.lax.cond(th >= 1.0, lambda: z1, lambda: pre(y_end, mask))
+        # a re-arming offset delays the entry's next crossing by o / |dz/dt|: it is dropped
+        # once the entry has clearly left zero (a sliding or chattering one never does)
+        away = accept & (jnp.where(mask_n, 1.0, -1.0) * z_new > _AWAY * offset_n)
+        offset_n = jnp.where(away, 0.0, offset_n)
         if slide:
             # one Filippov solve: a gradient + one more per active slot
             n_act = jnp.sum(sl.slot_counts(group, S) > 0)
