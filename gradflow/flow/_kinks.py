@@ -19,8 +19,13 @@ conv filters, l for the l-th hidden layer of an MLP). A "neuron" j of the event 
 unit index of ``preactivations`` (a (filter, patch) pair for a CNN, (layer, unit) for an MLP).
 Along one step the solver's dense interpolant is a polynomial of degree p in theta (Dopri5 and
 Tsit5: 4, Bosh3: 3, Dopri8: 7), so z is a polynomial of degree ``kink_degree * p``: sampled at
-that many + 1 Chebyshev points it is known exactly, and its first sign change is root-found by
-safeguarded Newton on that polynomial (Chebyshev basis, Clenshaw), every entry at once.
+that many + 1 Chebyshev points it is known exactly. Every accepted step looks for the FIRST
+root in the step, not only a sign change between its ends (a pre-activation can dip through
+zero and back inside one step): an entry whose smaller end value exceeds a bound on its
+interpolant's bend (chord + Chebyshev coefficients) cannot cross; the others are sampled on a
+uniform grid (the first negative sample brackets the first root; with none, a bisection on the
+derivative near the lowest sample catches narrower dips) and refined by safeguarded Newton on
+that polynomial (Chebyshev basis, Clenshaw), every entry at once.
 
 Ties and degenerate contacts: at a stop, every entry with c_ij below a tolerance (1e-12 of the
 neuron's largest |z|) is "at zero"; its new side is the sign of dz_ij/dt under the field that
