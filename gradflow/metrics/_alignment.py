@@ -243,7 +243,7 @@ _first_alignment_jit = jax.jit(_first_alignment, static_argnames="criterion")
 class AlignmentTime:
     """Result of :func:`alignment_time`.
 
-    Fields:
+    Attributes:
         time: first alignment time on ``clock`` (NaN when not reached); an array for a
             batched Trajectory.
         reached: whether alignment was reached within the saved run.

@@ -37,7 +37,7 @@ __all__ = ["RayExecutor"]
 class RayExecutor:
     """Run a sweep's chunks on long-lived Ray worker actors (module doc).
 
-    Fields:
+    Attributes:
         address: the cluster to join (``"auto"``, ``"10.0.0.1:6379"``, ``"ray://..."``);
             ``None`` joins the Ray already initialised in this process, else starts a
             local one (stopped at the end of the sweep).
@@ -52,7 +52,8 @@ class RayExecutor:
             node (``"auto"``: ``gradflow-jax-cache`` in the node's temp directory; ``None``:
             off). A restarted worker reads its compiled kernels from it.
 
-    >>> gs.sweep(problem, grid, 1024, executor=RayExecutor(address="auto"), out="runs/a")
+    Examples:
+        >>> gs.sweep(problem, grid, 1024, executor=RayExecutor(address="auto"), out="runs/a")
     """
 
     address: str | None = None
