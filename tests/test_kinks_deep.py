@@ -183,6 +183,7 @@ def test_balancedness_conserved_per_hidden_unit(problem):
         assert np.max(np.abs(qk - q0) / size0) <= 1e-9, k
 
 
+@pytest.mark.slow  # ~85 s; CI runs the two-layer vmap == loop (test_kinks.py)
 def test_vmap_over_seeds_equals_loop(problem):
     _, data = problem
     cfg = gf.FlowConfig(rtol=1e-7, kinks="track")

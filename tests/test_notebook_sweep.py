@@ -3,11 +3,13 @@
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "02_alignment_bound.ipynb"
 
 
+@pytest.mark.slow  # ~190 s (a sweep inside the notebook): CI time; the other 5 notebooks run in CI
 def test_alignment_bound_notebook_executes():
     nb = nbformat.read(NB, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=False).execute()
