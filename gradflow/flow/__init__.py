@@ -7,7 +7,7 @@ mapping, stats and the one Trajectory builder.
 
 from ._config import FlowConfig as FlowConfig
 from ._gd import gd as gd
-from ._kinks import (
+from ._kinkmode import (
     AUTO_RTOL as AUTO_RTOL,
     SwitchLog as SwitchLog,
     kink_decision as kink_decision,

@@ -17,15 +17,9 @@ with the pattern frozen, and, for units past the first layer, ``masked_preactiva
 and ``kink_degree`` (the degree of z in the parameters for a fixed mask: 1 for a first layer or
 conv filters, l for the l-th hidden layer of an MLP). A "neuron" j of the event log is the flat
 unit index of ``preactivations`` (a (filter, patch) pair for a CNN, (layer, unit) for an MLP).
-Along one step the solver's dense interpolant is a polynomial of degree p in theta (Dopri5 and
-Tsit5: 4, Bosh3: 3, Dopri8: 7), so z is a polynomial of degree ``kink_degree * p``: sampled at
-that many + 1 Chebyshev points it is known exactly. Every accepted step looks for the FIRST
-root in the step, not only a sign change between its ends (a pre-activation can dip through
-zero and back inside one step): an entry whose smaller end value exceeds a bound on its
-interpolant's bend (chord + Chebyshev coefficients) cannot cross; the others are sampled on a
-uniform grid (the first negative sample brackets the first root; with none, a bisection on the
-derivative near the lowest sample catches narrower dips) and refined by safeguarded Newton on
-that polynomial (Chebyshev basis, Clenshaw), every entry at once.
+Every accepted step looks for the FIRST root of each entry inside the step (a pre-activation
+can dip through zero and back within one step), on the exact polynomial of z along the
+solver's interpolant: ``_kinkroots.py``.
 
 Ties and degenerate contacts: at a stop, every entry with c_ij below a tolerance (1e-12 of the
 neuron's largest |z|) is "at zero"; its new side is the sign of dz_ij/dt under the field that
@@ -38,11 +32,7 @@ sliding beyond ``max_sliding`` slots) re-trigger within a tolerance; every switc
 entry and exit counts toward ``FlowConfig.max_events`` and the solve ends with
 ``Status.MAX_EVENTS``, never a hang.
 
-``auto`` mode: tracks kinks when the model implements the protocol and rtol < ``AUTO_RTOL`` =
-3e-5, from benchmarks/bench_kinks.py (n=100, d=50, h=20, ~1000 switches, CPU): the kink-aware
-solve reaches error ~rtol for ~0.4-0.6 s/seed at every rtol (one restart per switch dominates);
-the bare solve needs rtol 1e-8 (1.0 s) for error 1.7e-5 and rtol 1e-10 (4 s) for 1.1e-7, but is
-cheaper for errors >= ~5e-5 (rtol 1e-7: 6e-5 in 0.2 s; rtol 1e-4: 2.4e-3 in 6 ms).
+The choice of mode (``auto``) and the switch log live in ``_kinkmode.py``.
 """
 
 from __future__ import annotations
@@ -53,12 +43,11 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jaxtyping import Array, Bool, Float, Int
 
 from ..losses import per_example, reduce
-from ..models import AbstractKinkModel
 from . import _sliding as sl
+from ._kinkmode import SwitchLog
+from ._kinkroots import RootSearch, when
 from ._problem import loss_fn
 from ._trajectory import (
     TINY_STEP,
@@ -70,103 +59,12 @@ from ._trajectory import (
     make_stats,
 )
 
-AUTO_RTOL = 3e-5
 _ZREL = 1e-12  # "at zero": |z_ij| below this fraction of max_i |z_ij| (per neuron), float64;
 # at least 100 machine epsilons of the dtype (1.2e-5 in float32), the rounding level of w . x
 _BISECT = 64  # bisection iterations of the stop-condition root (resolution 2^-64 of a step)
 _BISECT_EXIT = 48  # bisection iterations of a sliding exit (alpha leaving [0, 1])
-_NEWTON = 12  # safeguarded Newton iterations per crossed entry on the interpolant of z
 _AWAY = 16  # an entry re-armed with offset o is "away from zero" once s_ij z_ij > _AWAY o
-_GRID = 4  # uniform grid points per unit of polynomial degree in the first-root search
-_BISECT_MIN = 24  # bisection iterations (on dc/dtheta) of a minimum between grid points
 _RUNNING = -1
-# degree in theta of each solver's dense interpolant (diffrax 0.7); 7 for any other solver
-_INTERP_DEGREE = {"dopri5": 4, "tsit5": 4, "bosh3": 3, "dopri8": 7}
-
-
-def _chebyshev(m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Chebyshev-Lobatto nodes theta_k in [0, 1] (k = 0..m, theta_0 = 0, theta_m = 1) and the
-    matrix mapping values at them to Chebyshev coefficients in s = 2 theta - 1."""
-    s = -np.cos(np.pi * np.arange(m + 1) / m)
-    vander = np.cos(np.arange(m + 1)[None, :] * np.arccos(np.clip(s, -1, 1))[:, None])
-    return 0.5 * (s + 1.0), np.linalg.inv(vander)
-
-
-def _clenshaw(coef, th):
-    """sum_j coef[j] T_j(2 theta - 1), every entry at its own theta (coef: (m+1, ...))."""
-    s = 2.0 * th - 1.0
-    b1, b2 = jnp.zeros_like(th), jnp.zeros_like(th)
-    for j in range(coef.shape[0] - 1, 0, -1):
-        b1, b2 = coef[j] + 2.0 * s * b1 - b2, b1
-    return coef[0] + s * b1 - b2
-
-
-class SwitchLog(eqx.Module):
-    """Event log of activation switches (one row per switch, in time order).
-
-    Fields (E = ``FlowConfig.max_events``; rows past ``count`` are padding, t = inf):
-        t: (E,) switch times on the loss clock of the trajectory.
-        neuron: (E,) unit index j (flat index of ``preactivations``). sample: (E,) index i.
-        direction: (E,) +1 when z_ij (unit j, sample i) became > 0 (switch on), -1 when it
-            turned off.
-        count: number of switches that occurred (> E only when the cap stopped the solve).
-        initial: (n, k) activation pattern at t0 (``initial[i, j]``: unit j on for sample i).
-    """
-
-    t: Float[Array, " E"]
-    neuron: Int[Array, " E"]
-    sample: Int[Array, " E"]
-    direction: Int[Array, " E"]
-    count: Int[Array, ""]
-    initial: Bool[Array, "n k"]
-
-
-def supports_kinks(model: Any) -> bool:
-    """True when ``model`` declares kinked units: it subclasses
-    :class:`gradflow.models.AbstractKinkModel` and its setting has kinks (``has_kinks``;
-    ``TwoLayerCNN`` with tanh does not)."""
-    return isinstance(model, AbstractKinkModel) and bool(model.has_kinks)
-
-
-def kink_decision(config: Any, model: Any) -> tuple[bool, str]:
-    """Whether ``solve_flow`` uses the kink-aware mode for this config and model, and why
-    (the reason is recorded in ``Trajectory.mode_reason``).
-
-    Raises ``ValueError`` (naming the model) for ``kinks="track"`` on a model without
-    declared kinks.
-    """
-    name = type(model).__name__
-    if config.kinks == "off":
-        return False, "kinks='off'"
-    if config.kinks == "track":
-        if not supports_kinks(model):
-            if isinstance(model, AbstractKinkModel):
-                why = f"{name} with activation {getattr(model, 'activation', '?')!r} is smooth"
-                raise ValueError(f"kinks='track': {why} (use kinks='off')")
-            raise ValueError(
-                f"kinks='track' needs a model that declares its kinks: {name} does not subclass "
-                "gradflow.models.AbstractKinkModel (preactivations(x), masked_call(x, mask)); "
-                "use kinks='off' or 'auto'"
-            )
-        return True, "kinks='track'"
-    if config.solver == "kvaerno5":
-        return False, "auto: kvaerno5 is implicit, the kink-aware mode needs an explicit solver"
-    if not supports_kinks(model):
-        return False, f"auto: {name} declares no kinks (not an AbstractKinkModel with kinks)"
-    if config.rtol >= AUTO_RTOL:
-        return False, f"auto: rtol {config.rtol:g} >= AUTO_RTOL {AUTO_RTOL:g}, bare is cheaper"
-    return True, f"auto: {name} has kinks and rtol {config.rtol:g} < AUTO_RTOL {AUTO_RTOL:g}"
-
-
-def wants_kinks(config: Any, model: Any) -> bool:
-    """Whether ``solve_flow`` uses the kink-aware mode for this config and model."""
-    return kink_decision(config, model)[0]
-
-
-def _when(pred, fn, x):
-    """``fn(x) if pred else x`` as a while loop: skipped (even under vmap) when no lane needs it."""
-    _, out = jax.lax.while_loop(lambda c: ~c[0], lambda c: (jnp.array(True), fn(c[1])), (~pred, x))
-    return out
 
 
 def _tmap(f, *trees):
@@ -189,16 +87,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     def dpre(p, mask, f):  # (n, k): their derivative along the field f
         return jax.jvp(lambda q: pre(q, mask), (p,), (f,))[1]
 
-    degree = model_of(params).kink_degree * _INTERP_DEGREE.get(config.solver, 7)
-    nodes_np, vinv_np = _chebyshev(degree)
-    nodes, vinv = jnp.asarray(nodes_np, ts.dtype), jnp.asarray(vinv_np, ts.dtype)
-    # a uniform grid of _GRID * degree + 1 points and the Chebyshev polynomials on it
-    M = _GRID * degree + 1
-    grid_np = np.linspace(0.0, 1.0, M)
-    grid_t_np = np.cos(
-        np.arange(degree + 1)[None, :] * np.arccos(np.clip(2 * grid_np - 1, -1, 1))[:, None]
-    )
-    grid, grid_t = jnp.asarray(grid_np, ts.dtype), jnp.asarray(grid_t_np, ts.dtype)
+    roots = RootSearch(config.solver, model_of(params).kink_degree, ts.dtype)
 
     def masked_value(p, mask):
         pred = jax.vmap(model_of(p).masked_call)(x, mask)
@@ -351,88 +240,21 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         z1 = pre(y1, mask)
         off = c["offset"]
         c0, c1 = sgn * c["z"] + off, sgn * z1 + off
-        end_cross = free & (c1 < 0)
 
         def kink_theta(_):
             # z on the step as a polynomial in theta in [0, 1]: the dense interpolant is a
             # polynomial of degree p in theta and z one of degree kink_degree in the state,
             # so z sampled at degree + 1 Chebyshev nodes determines it exactly.
-            inner = nodes[1:-1]
-            zs = jax.vmap(lambda th: pre(interp.evaluate(t + th * dtu), mask))(inner)
-            zs = jnp.concatenate([c["z"][None], zs, z1[None]])
-            coef = jnp.tensordot(vinv, zs, axes=1)
-            cc = (sgn * coef).at[0].add(off)  # Chebyshev coefficients of c_ij(theta)
-
-            def cval(th):
-                return _clenshaw(cc, th)
-
-            # c = l + r with l the chord between c0 and c1 (l >= min(c0, c1)) and r = 0 at
-            # both ends, |r| <= sum_j |r_j| (Chebyshev coefficients of r: a_j for j >= 2):
-            # entries with min(c0, c1) above that bound are certified not to cross
-            size = jnp.sum(jnp.abs(cc[1:]), axis=0)
-            bend = (
-                jnp.abs(cc[0] - 0.5 * (c0 + c1))
-                + jnp.abs(cc[1] - 0.5 * (c1 - c0))
-                + jnp.sum(jnp.abs(cc[2:]), axis=0)
-            )
-            cand = free & ((jnp.minimum(c0, c1) <= bend) | end_cross)
-            noise = 64 * jnp.finfo(ts.dtype).eps * (size + jnp.abs(cc[0]))
-
-            def first_root(_):
-                # c on a fine uniform grid; the first grid point below zero brackets the
-                # first root; with none, the minimum near the lowest grid point (bisection
-                # on dc/dtheta) catches a dip narrower than the grid
-                vals = jnp.tensordot(grid_t, cc, axes=1)
-                vals = vals.at[0].set(c0).at[-1].set(c1)
-                neg = (vals < -noise) & cand
-                neg = neg.at[-1].set(end_cross)
-                has = jnp.any(neg, axis=0)
-                m1 = jnp.argmax(neg, axis=0)
-                m2 = jnp.argmin(jnp.where(cand, vals, jnp.inf), axis=0)
-                lo2, hi2 = grid[jnp.maximum(m2 - 1, 0)], grid[jnp.minimum(m2 + 1, M - 1)]
-
-                def dval(th):
-                    return jax.jvp(cval, (th,), (jnp.ones_like(th),))[1]
-
-                def mbis(_, lh):
-                    lo, hi = lh
-                    mid = 0.5 * (lo + hi)
-                    up = dval(mid) > 0
-                    return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
-
-                lo2, hi2 = jax.lax.fori_loop(0, _BISECT_MIN, mbis, (lo2, hi2))
-                thm = 0.5 * (lo2 + hi2)
-                dip = cand & ~has & (cval(thm) < -noise)
-                lo = jnp.where(has, grid[jnp.maximum(m1 - 1, 0)], grid[jnp.maximum(m2 - 1, 0)])
-                hi = jnp.where(has, grid[m1], thm)
-                return has | dip, lo, hi
-
-            none = jnp.zeros_like(c0, dtype=bool)
-            cross, lo, hi = _when(
-                jnp.any(cand), first_root, (none, jnp.zeros_like(c0), jnp.ones_like(c0))
-            )
-            # safeguarded Newton in the bracket [lo, hi] (c(lo) >= 0 > c(hi)), every entry
-            clo, chi = cval(lo), cval(hi)
-            th = jnp.where(cross, lo + (hi - lo) * clo / jnp.where(clo > chi, clo - chi, 1.0), hi)
-            th = jnp.clip(th, lo, hi)
-            for _ in range(_NEWTON):
-                val, der = jax.jvp(cval, (th,), (jnp.ones_like(th),))
-                neg = val < 0
-                lo, hi = jnp.where(neg, lo, th), jnp.where(neg, th, hi)
-                step = th - val / jnp.where(der < 0, der, -1.0)
-                inside = (der < 0) & (step >= lo) & (step <= hi)
-                th = jnp.where(inside, step, 0.5 * (lo + hi))
-            th_min = jnp.min(jnp.where(cross, th, 1.0))
+            zs = jax.vmap(lambda th: pre(interp.evaluate(t + th * dtu), mask))(roots.nodes[1:-1])
+            coef = roots.coefficients(jnp.concatenate([c["z"][None], zs, z1[None]]))
+            cross, th = roots.first_root(coef, sgn, off, free, c0, c1)
+            th_min = jnp.min(th)
             # dz/dtheta of every entry at the crossing, from the same exact polynomial: the
             # side an entry at zero takes (no extra gradient evaluation at the switch)
-            dzk = jax.jvp(
-                lambda u: _clenshaw(coef, u),
-                (jnp.full_like(th, th_min),),
-                (jnp.ones_like(th),),
-            )[1]
+            dzk = roots.slope(coef, jnp.full_like(th, th_min))
             return jnp.any(cross), th_min, dzk
 
-        crossed, th_k, dz_k = _when(
+        crossed, th_k, dz_k = when(
             accept,
             kink_theta,
             (jnp.array(False), jnp.ones((), ts.dtype), jnp.zeros_like(c["z"])),
@@ -465,7 +287,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
                 _, _, hi, lv, o, a = jax.lax.while_loop(cond, bis, init)
                 return lv, hi, o, a
 
-            leaving, th_x, out_x, alpha_x = _when(
+            leaving, th_x, out_x, alpha_x = when(
                 accept & sliding,
                 exit_search,
                 (jnp.array(False), jnp.ones((), ts.dtype)) + none_out,
@@ -487,7 +309,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
 
                 return jax.lax.fori_loop(0, _BISECT, bis, (jnp.zeros(()), jnp.ones(())))[1]
 
-            th_s = _when(hit, stop_theta, jnp.ones((), ts.dtype))
+            th_s = when(hit, stop_theta, jnp.ones((), ts.dtype))
         else:
             g1 = c["g"]
             hit = jnp.array(False)
@@ -526,7 +348,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
                     g2 = jnp.where((g2 >= 0) & bad[jnp.clip(g2, 0, S - 1)], -1, g2)
                     return g2, jnp.sum(fresh & ~bad)
 
-                g_n, n_in = _when(jnp.any(cand), enter, (group, jnp.zeros((), nslide.dtype)))
+                g_n, n_in = when(jnp.any(cand), enter, (group, jnp.zeros((), nslide.dtype)))
                 entered = (g_n >= 0) & (group < 0)
                 new = jnp.where(entered, mask, new)  # a sliding entry keeps its old side
 
@@ -556,7 +378,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             return new, group, offset, log, count + jnp.sum(flips), nslide, nexit
 
         is_switch = is_kink | is_exit
-        mask_n, group_n, offset_n, log_n, count_n, slides_n, exits_n = _when(
+        mask_n, group_n, offset_n, log_n, count_n, slides_n, exits_n = when(
             is_switch,
             switch,
             (mask, group, c["offset"], c["log"], c["count"], c["slides"], c["exits"]),

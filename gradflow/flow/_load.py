@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _archive
-from ._kinks import SwitchLog
+from ._kinkmode import SwitchLog
 from ._trajectory import Trajectory
 
 _SCALARS = ("ts", "loss", "t_final", "t_event", "result", "final_loss")

@@ -19,7 +19,8 @@ from ..data import Dataset
 from ..losses import AbstractLoss
 from ._archive import describe_callable, describe_config, describe_data, provenance
 from ._config import FlowConfig
-from ._kinks import kink_decision, solve_kinks
+from ._kinkmode import kink_decision
+from ._kinks import solve_kinks
 from ._precision import check_precision
 from ._problem import loss_fn, split, validate_problem
 from ._stops import AbstractStop
