@@ -212,23 +212,26 @@ def test_full_yu_early_window_matches_smoothed_limit():
     """The full Yu set on [0, 1e-2] against the smoothed flow at beta*eps = 1.6e4 and 1.28e5.
 
     At beta*eps <= 4000 (the values the small set uses) the smoothed flow of filter 0 ends 4%
-    away (3.99e-2 at beta*eps = 500 and 3.98e-2 at 4000): NOT a sliding error but a corner of
-    two kink surfaces of filter 0, z(5,3) = 0 and z(0,1) = 0 (patches of one background pattern,
-    cos 0.99), reached at t ~ 1.5e-3. Whichever entry crosses first decides filter 0's fate:
-    (5,3) switching on nearly stops z(0,1) (dz/dt -6.1e-3 -> -6.5e-5), (0,1) switching off turns
-    z(5,3) back (+4.8e-3 -> -1.2e-3), and with (0,1) off the surface z(5,3) = 0 repels, so
-    (on, off) and (off, off) are both Filippov continuations at the corner: the flow is
-    discontinuous across the states whose trajectory meets it. The exact flow misses the corner
-    by ~1.3e-6 in z (1.6e-3 of filter 0's largest |z|); the smoothed flow at beta = 4e6 has, by
-    t = 1e-3, a state error (3e-4 of max|w|, mostly the grazing entry (35,3), which sits
-    ~2e-7 = 0.8/beta below zero for 1e-3 time units and is ~30% on instead of off) that puts it
-    on the other side. Measured (solve_flow restarted from the smoothed states at t = 1e-3): on
-    the segment from our state to the beta = 4e6 one, the outcome jumps between 0.875 and
-    0.8875 of the way; the beta = 4e6 flow restarted from our state follows ours, and ours
-    restarted from its state follows it. From beta*eps = 8000 on the smoothed flow takes our
-    branch and its distance is 1.0e4 / beta exactly (1.26e-3 at 8e6, 6.3e-4 at 1.6e7, 3.2e-4 at
-    3.2e7, 1.6e-4 at 6.4e7, 7.9e-5 at 1.28e8, 4.0e-5 at 2.56e8); the sliding entries' alphas
-    equal the limit of sigmoid(beta z) (filter 0, (35,3): alpha 0.8611 at t = 3e-3).
+    away (3.99e-2 at beta*eps = 500 and 3.98e-2 at 4000). This is NOT a sliding error. Two
+    kink surfaces of filter 0 meet near the trajectory at t ~ 1.5e-3: z(5,3) = 0 and
+    z(0,1) = 0 (nearly parallel patches, cos 0.99), and whichever entry crosses first decides
+    filter 0's fate. (5,3) switching on nearly stops z(0,1) (dz/dt -6.1e-3 -> -6.5e-5).
+    (0,1) switching off turns z(5,3) back (+4.8e-3 -> -1.2e-3), and with (0,1) off the
+    surface z(5,3) = 0 repels. So (on, off) and (off, off) are both Filippov continuations
+    at the corner, and the flow is discontinuous across the states whose trajectory meets it.
+
+    The exact flow misses the corner by 1.3e-6 in z (1.6e-3 of filter 0's largest |z|). By
+    t = 1e-3 the smoothed flow carries its ordinary O(1/beta) state error (3e-4 of max|w| at
+    beta = 4e6), enough to put it on the other side; the threshold lies between beta = 4.0e6
+    and 4.3e6. Measured with solve_flow restarted at t = 1e-3 on the segment from our state
+    to the beta = 4e6 one: the outcome jumps between 0.875 and 0.8875 of the way. The
+    beta = 4e6 flow restarted from our state follows ours, and ours restarted from its state
+    follows it.
+
+    From beta = 4.3e6 on the smoothed flow takes our branch, at distance 1.0e4 / beta
+    (2.3e-3 at 4.3e6, 1.26e-3 at 8e6, 6.3e-4 at 1.6e7, 3.2e-4 at 3.2e7, 1.6e-4 at 6.4e7,
+    7.9e-5 at 1.28e8, 4.0e-5 at 2.56e8). The sliding entries' alphas equal the limit of
+    sigmoid(beta z): filter 0, (35,3), alpha 0.8611 at t = 3e-3.
     """
     model, data = _full_yu()
     ts = np.array([0.0, 2.5e-3, 5e-3, 1e-2])
