@@ -16,6 +16,7 @@ flow of the smoothed activation softplus(beta z)/beta written in NumPy and solve
 Radau (analytic Jacobian): its distance to the sliding solution falls like 1/beta.
 """
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -247,6 +248,39 @@ def test_full_yu_early_window_matches_smoothed_limit():
         errs.append(np.max(np.abs(ws - w)) / np.max(np.abs(w)))
     # measured 6.3e-4 and 7.9e-5: 8x beta, 8x closer (no plateau, no other branch)
     assert errs[1] <= 1.2e-4 and 6.0 <= errs[0] / errs[1] <= 10.0, errs
+
+
+@pytest.mark.slow
+def test_full_yu_beta_4e6_branch_is_set_by_the_state_at_1e3():
+    """Why beta = 4e6 is too small a reference on the full Yu set (see the test above): by
+    t = 1e-3 the two flows differ only by the smoothing error (3e-4 of max|w|), and each one,
+    restarted from the OTHER's state at t = 1e-3, lands on the other's branch at t = 1e-2
+    (measured: filter 0 3.6e-4 and 2.5e-3 from it, while the two branches are 4.0e-2 apart).
+    So no sliding or switching choice after t = 1e-3 tells them apart: the state does."""
+    model, data = _full_yu()
+    ts = np.array([0.0, 1e-3, 1e-2])
+    cfg = gf.FlowConfig(rtol=1e-10, kinks="track", max_events=4000)
+    tr = gf.solve_flow(model, data, loss="exp", t1=1e-2, saveat=jnp.asarray(ts), config=cfg)
+    assert tr.status == gf.Status.SUCCESS, tr.describe()
+    w = np.asarray(tr.model.w)
+    patches = np.asarray(data.x).reshape(40, 4, 8)
+    y, a, w0 = np.asarray(data.y), np.asarray(model.a), np.asarray(model.w)
+    ws = _smoothed_flow(w0, a, patches, y, 4e6, ts)
+    scale = np.max(np.abs(w))
+
+    def dist0(u, v):  # filter 0, relative to max|w|
+        return np.max(np.abs(u[0] - v[0])) / scale
+
+    assert dist0(ws[1], w[1]) <= 1e-3  # measured 3.0e-4 at t = 1e-3
+    assert dist0(ws[2], w[2]) >= 3e-2  # measured 4.0e-2 at t = 1e-2: two branches
+    # ours from the smoothed state: the smoothed branch
+    m = eqx.tree_at(lambda mm: mm.w, model, jnp.asarray(ws[1]))
+    tr2 = gf.solve_flow(m, data, loss="exp", t1=9e-3, config=cfg)
+    assert tr2.status == gf.Status.SUCCESS, tr2.describe()
+    assert dist0(np.asarray(tr2.final.w), ws[2]) <= 1e-2  # measured 3.6e-4
+    # the smoothed flow from our state: our branch
+    back = _smoothed_flow(w[1], a, patches, y, 4e6, np.array([1e-3, 1e-2]))
+    assert dist0(back[-1], w[2]) <= 1e-2  # measured 2.5e-3
 
 
 @pytest.mark.parametrize(
