@@ -24,6 +24,17 @@ Drift: no projection or Baumgarte term. For units whose z is linear in theta (fi
 conv filters) every Runge-Kutta stage satisfies n.k = 0 with a constant n, so z is conserved
 to rounding (a linear invariant of the scheme); for deeper units z drifts by O(rtol) per step,
 harmless because the exit is decided by alpha, not by the sign of z.
+
+Checking against the smoothed flow (relu -> softplus(beta z)/beta, beta -> inf): its distance
+to this solve falls like 1/beta only once beta is past every DISCONTINUITY of the Filippov flow
+the trajectory passes near. At a corner of two kink surfaces of one unit the outcome can
+depend on which surface is crossed first (tests/test_kinks_sliding.py, the full Yu set: filter
+0 meets z(5,3) = 0 and z(0,1) = 0 1.3e-6 apart in z at t ~ 1.5e-3; with (0,1) off the surface
+z(5,3) = 0 repels, so crossing (0,1) first keeps (5,3) off for good). A smoothed flow whose
+O(1/beta) state error exceeds that margin lands on the other branch, 4% away by t = 1e-2 at
+every beta <= 4e6 (beta eps <= 4000), while from 4.3e6 on it takes this solve's branch at
+distance 1.0e4 / beta. A disagreement that does not shrink with beta is therefore first a
+question about the reference: restart each solve from the other's state before the split.
 """
 
 from __future__ import annotations
