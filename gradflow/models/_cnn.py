@@ -42,15 +42,25 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
 class TwoLayerCNN(AbstractKinkModel):
     """f(x) = sum_k a_k . pool_q sigma(w_k . X_q) for ONE signal (L,) or image (H, W).
 
-    Fields: ``w`` (K, p) filters, flattened row-major (p = prod(size)); ``a`` (K,) readout
-    for pooling "mean"/"sum", (K, P) for "none". Static: ``signal_shape``, ``size``,
-    ``stride``, ``activation``, ``pooling``, ``readout`` ("fixed": ``a`` does not train,
-    gradient flow sees ``stop_gradient(a)``; "trained": both layers train), ``leaky_slope``
-    (negative slope of "leaky_relu", default 0.01; DeepCNN's default is 0.1).
     Build it with :meth:`gaussian` or :meth:`balanced` (small init of scale eps).
 
-    >>> m = TwoLayerCNN.gaussian((12,), 3, 8, 1e-3, key=jax.random.key(0))  # 4 patches
-    >>> m(jnp.ones(12))
+    Attributes:
+        w: (K, p) filters, flattened row-major (p = prod(size)).
+        a: (K,) readout for pooling "mean"/"sum", (K, P) for "none".
+        signal_shape: shape of one input signal, (L,) or (H, W) (static).
+        size: filter size per axis (static).
+        stride: filter stride per axis (static).
+        activation: the nonlinearity sigma, "relu", "tanh", "xsigmoid" or "leaky_relu"
+            (static).
+        pooling: "mean", "sum" or "none" over the P patches (static).
+        readout: "fixed": ``a`` does not train, gradient flow sees ``stop_gradient(a)``;
+            "trained": both layers train (static).
+        leaky_slope: negative slope of "leaky_relu", default 0.01; DeepCNN's default is 0.1
+            (static).
+
+    Examples:
+        >>> m = TwoLayerCNN.gaussian((12,), 3, 8, 1e-3, key=jax.random.key(0))  # 4 patches
+        >>> m(jnp.ones(12))
     """
 
     w: Float[Array, "K p"]
