@@ -168,8 +168,11 @@ class TwoLayerCNN(AbstractKinkModel):
 
     @classmethod
     def _make(
-        cls, signal_shape, size, num_filters, stride, activation, pooling, readout, leaky_slope
+        cls, signal_shape, size, num_filters, eps, stride, activation, pooling, readout,
+        leaky_slope, key,
     ):
+        """What :meth:`gaussian` and :meth:`balanced` share: validate the arguments, draw
+        w_k = eps g_k / sqrt(p); return (static fields, w, the key left for ``a``, P, eps)."""
         shape = tuple(int(s) for s in signal_shape)
         size_t, stride_t, grid = patch_grid(shape, size, stride)
         integer("num_filters", num_filters)
@@ -185,7 +188,11 @@ class TwoLayerCNN(AbstractKinkModel):
             readout=readout,
             leaky_slope=float(leaky_slope),
         )
-        return kw, int(np.prod(size_t)), int(np.prod(grid))
+        p = int(np.prod(size_t))
+        eps = positive("eps", eps)
+        kw_, ka = jax.random.split(key)
+        w = eps * jax.random.normal(kw_, (num_filters, p)) / np.sqrt(p)
+        return kw, w, ka, int(np.prod(grid)), eps
 
     @classmethod
     def gaussian(
@@ -209,12 +216,10 @@ class TwoLayerCNN(AbstractKinkModel):
         (divided by sqrt(P) for pooling "none", so E|a_k|^2 = eps^2 either way).
         ``stride=None`` means non-overlapping patches.
         """
-        kw, p, num = cls._make(
-            signal_shape, size, num_filters, stride, activation, pooling, readout, leaky_slope
+        kw, w, ka, num, eps = cls._make(
+            signal_shape, size, num_filters, eps, stride, activation, pooling, readout,
+            leaky_slope, key,
         )
-        eps = positive("eps", eps)
-        kw_, ka = jax.random.split(key)
-        w = eps * jax.random.normal(kw_, (num_filters, p)) / np.sqrt(p)
         a_shape = (num_filters, num) if pooling == "none" else (num_filters,)
         if readout == "fixed":
             half = -(-num_filters // 2)
@@ -244,12 +249,10 @@ class TwoLayerCNN(AbstractKinkModel):
         a_k = s_k |w_k| with a random sign s_k (pooling "none": |w_k| times a random unit
         vector of length P), so |a_k|^2 - |w_k|^2 = 0 at t = 0 (conserved by GF for ReLU).
         """
-        kw, p, num = cls._make(
-            signal_shape, size, num_filters, stride, activation, pooling, "trained", leaky_slope
+        kw, w, ka, num, _ = cls._make(
+            signal_shape, size, num_filters, eps, stride, activation, pooling, "trained",
+            leaky_slope, key,
         )
-        eps = positive("eps", eps)
-        kw_, ka = jax.random.split(key)
-        w = eps * jax.random.normal(kw_, (num_filters, p)) / np.sqrt(p)
         norms = jnp.linalg.norm(w, axis=1)
         if pooling == "none":
             u = jax.random.normal(ka, (num_filters, num))
