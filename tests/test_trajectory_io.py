@@ -218,3 +218,32 @@ def test_errors_name_the_file(tmp_path, relu_run, mlp_run):
         traj.save(tmp_path / "x.pkl")
     with pytest.raises(ValueError, match="no folder"):
         traj.save(tmp_path / "sub" / "x.npz")
+
+
+def test_data_hash_is_computed_when_read_not_per_solve(tmp_path, monkeypatch, data, relu_run):
+    model, _ = relu_run
+    want = _hand_hash(data.x, data.y)
+    x_bytes, real, fed = np.asarray(data.x).tobytes(), hashlib.sha256, []
+
+    class Spy:  # a sha256 that notes when it is fed x's bytes (JAX hashes other things)
+        def __init__(self, *args, **kwargs):
+            self._h = real(*args, **kwargs)
+
+        def update(self, b):
+            fed.extend([1] if bytes(b) == x_bytes else [])
+            self._h.update(b)
+
+        def __getattr__(self, name):
+            return getattr(self._h, name)
+
+    monkeypatch.setattr(hashlib, "sha256", Spy)
+    # the same solve as relu_run (compiled already), and a plain gd
+    traj = gf.solve_flow(model, data, t1=100.0, saveat=9, stop=gf.loss_below(0.3), config=CFG)
+    g = gf.gd(model, data, eta=0.05, steps=8, saves=2)
+    assert traj.describe() and traj.to_table()["t"].size and g.to_table()["t"].size
+    assert len(fed) == 0  # neither the solves nor reading the arrays hashed the data
+    assert traj.metadata["data"]["hash"] == want and len(fed) == 1  # the first read hashes
+    assert want in traj.provenance and len(fed) == 1  # once
+    back = load_trajectory(g.save(tmp_path / "g.npz"), like=g)  # save is a read too
+    assert len(fed) == 2 and back.metadata["data"]["hash"] == want
+    assert back.provenance == g.provenance

@@ -5,8 +5,8 @@ is recorded in the header), and ``__header__`` is the UTF-8 JSON header (a uint8
 the file loads with ``allow_pickle=False``). Non-array leaves (functions such as
 ``eqx.nn.MLP``'s activation) cannot be stored in general: their paths are recorded, and a
 ``like`` template supplies them on load. Also the run descriptions (provenance) that
-``solve_flow`` / ``gd`` attach as static strings: config fields, loss, data shapes and a
-content hash.
+``solve_flow`` / ``gd`` attach as static :class:`Provenance` records: config fields, loss,
+data shapes and a content hash, computed only when the record is first read.
 """
 
 from __future__ import annotations
@@ -78,9 +78,35 @@ def describe_callable(obj: Any) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def describe_data(data: Any, *, hash_max: int | None = AUTO_HASH_MAX) -> dict[str, Any]:
+class _LazyHash:
+    """:func:`content_hash` of concrete arrays, computed on first call (then the arrays are
+    dropped). JAX arrays are immutable, so holding them is enough (no device->host copy
+    until the hash is asked for); a NumPy array is copied, since it could change."""
+
+    __slots__ = ("_arrays", "_value")
+
+    def __init__(self, *arrays: Any):
+        self._arrays: tuple[Any, ...] | None = tuple(
+            np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in arrays
+        )
+        self._value: str | None = None
+
+    def __call__(self) -> str | None:
+        if self._arrays is not None:
+            try:
+                self._value = content_hash(*self._arrays)
+            except RuntimeError:  # a JAX array deleted (donated) since the solve: no hash
+                self._value = None
+            self._arrays = None
+        return self._value
+
+
+def describe_data(
+    data: Any, *, hash_max: int | None = AUTO_HASH_MAX, lazy: bool = False
+) -> dict[str, Any]:
     """Shapes and dtypes of ``data.x``/``data.y`` (a Dataset), plus a content hash when the
-    arrays are concrete (not traced) and hold at most ``hash_max`` entries (None: always)."""
+    arrays are concrete (not traced) and hold at most ``hash_max`` entries (None: always).
+    ``lazy``: the hash is a :class:`_LazyHash` that :class:`Provenance` resolves when read."""
     x, y = data.x, data.y
     out: dict[str, Any] = {
         "name": getattr(data, "name", None) or type(data).__name__,
@@ -92,7 +118,7 @@ def describe_data(data: Any, *, hash_max: int | None = AUTO_HASH_MAX) -> dict[st
     }
     size = int(np.prod(np.shape(x))) + int(np.prod(np.shape(y)))
     if _concrete(x) and _concrete(y) and (hash_max is None or size <= hash_max):
-        out["hash"] = content_hash(x, y)
+        out["hash"] = _LazyHash(x, y) if lazy else content_hash(x, y)
     return out
 
 
@@ -113,9 +139,72 @@ def _jsonable(value: Any) -> Any:
     return describe_callable(value)
 
 
-def provenance(**items: Any) -> str:
-    """The static JSON string a Trajectory carries (sorted keys, so equal runs are equal)."""
-    return json.dumps({"gradflow_version": __version__, **items}, sort_keys=True, default=repr)
+def _to_json(value: Any) -> Any:
+    return value() if isinstance(value, _LazyHash) else repr(value)
+
+
+class Provenance:
+    """The run description a Trajectory carries (static, so it survives jit/vmap): a JSON
+    string with sorted keys, built on first read (:attr:`text`). Until then it holds the
+    items, with any :class:`_LazyHash` of the data unresolved, so a solve never hashes its
+    data (nor copies it to the host) unless the description is read.
+
+    Compared and hashed by its text (equal runs are equal; a plain ``str`` of the same text
+    is equal too); comparing or hashing it resolves it, except for comparing it with itself.
+    """
+
+    __slots__ = ("_items", "_text")
+
+    def __init__(self, items: dict[str, Any] | None = None, *, text: str | None = None):
+        self._items = items
+        self._text = text if items is None else None
+        if items is None and text is None:
+            self._text = ""
+
+    @property
+    def text(self) -> str:
+        """The JSON string ("" for an empty record)."""
+        if self._text is None:
+            self._text = json.dumps(self._items, sort_keys=True, default=_to_json)
+            self._items = None  # drop the data held for the hash
+        return self._text
+
+    def __eq__(self, other: object) -> bool:
+        if other is self:
+            return True
+        if isinstance(other, Provenance):
+            return self.text == other.text
+        if isinstance(other, str):
+            return self.text == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return repr(self.text)
+
+    def __reduce__(self):  # pickle the text, never the data arrays
+        return (_provenance_from_text, (self.text,))
+
+
+def _provenance_from_text(text: str) -> Provenance:
+    return Provenance(text=text)
+
+
+def as_provenance(value: Any) -> Provenance:
+    """A :class:`Provenance` from one (unchanged) or from its JSON text (a ``str``)."""
+    if isinstance(value, Provenance):
+        return value
+    if isinstance(value, str):
+        return Provenance(text=value)
+    raise ValueError(f"provenance must be a JSON string, got {type(value).__name__}")
+
+
+def provenance(**items: Any) -> Provenance:
+    """The record a Trajectory carries (sorted keys, so equal runs are equal); pass
+    ``data=describe_data(data, lazy=True)`` to defer the data's hash until it is read."""
+    return Provenance({"gradflow_version": __version__, **items})
 
 
 def _atomic_write(path: Path, arrays: dict[str, np.ndarray]) -> None:

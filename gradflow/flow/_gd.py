@@ -124,8 +124,8 @@ def gd(
         steps=total,
         loss=describe_callable(loss_obj),
         reduction=reduction,
-        data=describe_data(data),
+        data=describe_data(data, lazy=True),
         saves=saves + 1,
         fn=describe_callable(fn),
     )
-    return dataclasses.replace(traj, provenance=about)
+    return dataclasses.replace(traj, _provenance=about)

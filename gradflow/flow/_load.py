@@ -57,7 +57,7 @@ def load_trajectory(path: str | os.PathLike, *, like: Any = None) -> Trajectory:
         method=header["method"],
         mode=header["mode"],
         mode_reason=header["mode_reason"],
-        provenance=json.dumps(header["provenance"], sort_keys=True),
+        _provenance=json.dumps(header["provenance"], sort_keys=True),
     )
 
 

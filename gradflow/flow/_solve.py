@@ -289,11 +289,11 @@ def solve_flow(
         config=describe_config(config),
         loss=describe_callable(loss_obj),
         reduction=reduction,
-        data=describe_data(data),
+        data=describe_data(data, lazy=True),
         t0=t0,
         t1=t1,
         saves=int(ts.shape[0]),
         stop=describe_callable(stop),
         fn=describe_callable(fn),
     )
-    return dataclasses.replace(traj, mode_reason=why, provenance=about)
+    return dataclasses.replace(traj, mode_reason=why, _provenance=about)

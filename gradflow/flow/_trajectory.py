@@ -137,10 +137,9 @@ class Trajectory(eqx.Module):
             piecewise smooth) or "gd".
         mode_reason: why ``solve_flow`` chose that mode (e.g. "auto: rtol 1e-06 >= AUTO_RTOL
             3e-05, bare is cheaper"); shown by :meth:`describe`.
-        provenance: how the run was made, a JSON string (static, so it survives jit/vmap)
-            that ``solve_flow`` / ``gd`` fill in: the config fields, the loss, the data's
-            shapes/dtypes and content hash, t0/t1, the gradflow version. Read it as
-            :attr:`metadata` (a dict).
+        provenance: how the run was made, a JSON string that ``solve_flow`` / ``gd`` fill
+            in (config, loss, data shapes and hash, t0/t1, version; the hash is computed
+            when first read). Read it as :attr:`metadata` (a dict).
 
     Save it with :meth:`save`, read it back with :func:`~gradflow.flow.load_trajectory`,
     and turn it into columns with :meth:`to_table`.
@@ -162,7 +161,22 @@ class Trajectory(eqx.Module):
     method: str = eqx.field(static=True, default="gf")
     mode: str = eqx.field(static=True, default="bare")
     mode_reason: str = eqx.field(static=True, default="")
-    provenance: str = eqx.field(static=True, default="")
+    _provenance: _archive.Provenance = eqx.field(
+        static=True, default="", converter=_archive.as_provenance
+    )
+
+    @property
+    def provenance(self) -> str:
+        """How the run was made, a JSON string ("" when built by hand).
+
+        ``solve_flow`` / ``gd`` fill it in: the config fields, the loss, the data's
+        shapes/dtypes and content hash (sha256 of x and y, for data up to 2**20 entries),
+        t0/t1, the gradflow version; :attr:`metadata` is the parsed dict. The record is
+        static (it survives jit/vmap), and the data's hash is computed the first time this,
+        :attr:`metadata` or :meth:`save` is read, never by the solve itself (until then the
+        record holds a reference to ``data.x`` and ``data.y``).
+        """
+        return self._provenance.text
 
     @property
     def metadata(self) -> dict[str, Any]:

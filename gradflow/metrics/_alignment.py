@@ -100,7 +100,9 @@ def target_cos(w: Float[Array, "h d"], v: Float[Array, " h"], data: Dataset) -> 
 
 def _cos_to_samples(w: Array, data: Dataset) -> Array:
     """(h, n) cos(w_j, x_i) = (w_j . x_i) / (|w_j| |x_i|): dividing AFTER the dot product keeps
-    the sign exact (w_j . x_i = 0 gives 0, not a rounding residue of unit vectors)."""
+    the sign exact (w_j . x_i = 0 gives 0, not a rounding residue of unit vectors), so this is
+    deliberately not :func:`cos_to_class`'s unit-vector route (which differs in the last bit).
+    Unlike :func:`unit` it is not scale-safe: |w_j| below ~1e-150 underflows the norm."""
     x = _flat(data)
     wn = jnp.maximum(jnp.linalg.norm(w, axis=1), _TINY)
     xn = jnp.maximum(jnp.linalg.norm(x, axis=1), _TINY)

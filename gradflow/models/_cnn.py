@@ -42,15 +42,25 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
 class TwoLayerCNN(AbstractKinkModel):
     """f(x) = sum_k a_k . pool_q sigma(w_k . X_q) for ONE signal (L,) or image (H, W).
 
-    Fields: ``w`` (K, p) filters, flattened row-major (p = prod(size)); ``a`` (K,) readout
-    for pooling "mean"/"sum", (K, P) for "none". Static: ``signal_shape``, ``size``,
-    ``stride``, ``activation``, ``pooling``, ``readout`` ("fixed": ``a`` does not train,
-    gradient flow sees ``stop_gradient(a)``; "trained": both layers train), ``leaky_slope``
-    (negative slope of "leaky_relu", default 0.01; DeepCNN's default is 0.1).
     Build it with :meth:`gaussian` or :meth:`balanced` (small init of scale eps).
 
-    >>> m = TwoLayerCNN.gaussian((12,), 3, 8, 1e-3, key=jax.random.key(0))  # 4 patches
-    >>> m(jnp.ones(12))
+    Attributes:
+        w: (K, p) filters, flattened row-major (p = prod(size)).
+        a: (K,) readout for pooling "mean"/"sum", (K, P) for "none".
+        signal_shape: shape of one input signal, (L,) or (H, W) (static).
+        size: filter size per axis (static).
+        stride: filter stride per axis (static).
+        activation: the nonlinearity sigma, "relu", "tanh", "xsigmoid" or "leaky_relu"
+            (static).
+        pooling: "mean", "sum" or "none" over the P patches (static).
+        readout: "fixed": ``a`` does not train, gradient flow sees ``stop_gradient(a)``;
+            "trained": both layers train (static).
+        leaky_slope: negative slope of "leaky_relu", default 0.01; DeepCNN's default is 0.1
+            (static).
+
+    Examples:
+        >>> m = TwoLayerCNN.gaussian((12,), 3, 8, 1e-3, key=jax.random.key(0))  # 4 patches
+        >>> m(jnp.ones(12))
     """
 
     w: Float[Array, "K p"]
@@ -158,8 +168,11 @@ class TwoLayerCNN(AbstractKinkModel):
 
     @classmethod
     def _make(
-        cls, signal_shape, size, num_filters, stride, activation, pooling, readout, leaky_slope
+        cls, signal_shape, size, num_filters, eps, stride, activation, pooling, readout,
+        leaky_slope, key,
     ):
+        """What :meth:`gaussian` and :meth:`balanced` share: validate the arguments, draw
+        w_k = eps g_k / sqrt(p); return (static fields, w, the key left for ``a``, P, eps)."""
         shape = tuple(int(s) for s in signal_shape)
         size_t, stride_t, grid = patch_grid(shape, size, stride)
         integer("num_filters", num_filters)
@@ -175,7 +188,11 @@ class TwoLayerCNN(AbstractKinkModel):
             readout=readout,
             leaky_slope=float(leaky_slope),
         )
-        return kw, int(np.prod(size_t)), int(np.prod(grid))
+        p = int(np.prod(size_t))
+        eps = positive("eps", eps)
+        kw_, ka = jax.random.split(key)
+        w = eps * jax.random.normal(kw_, (num_filters, p)) / np.sqrt(p)
+        return kw, w, ka, int(np.prod(grid)), eps
 
     @classmethod
     def gaussian(
@@ -199,12 +216,10 @@ class TwoLayerCNN(AbstractKinkModel):
         (divided by sqrt(P) for pooling "none", so E|a_k|^2 = eps^2 either way).
         ``stride=None`` means non-overlapping patches.
         """
-        kw, p, num = cls._make(
-            signal_shape, size, num_filters, stride, activation, pooling, readout, leaky_slope
+        kw, w, ka, num, eps = cls._make(
+            signal_shape, size, num_filters, eps, stride, activation, pooling, readout,
+            leaky_slope, key,
         )
-        eps = positive("eps", eps)
-        kw_, ka = jax.random.split(key)
-        w = eps * jax.random.normal(kw_, (num_filters, p)) / np.sqrt(p)
         a_shape = (num_filters, num) if pooling == "none" else (num_filters,)
         if readout == "fixed":
             half = -(-num_filters // 2)
@@ -234,12 +249,10 @@ class TwoLayerCNN(AbstractKinkModel):
         a_k = s_k |w_k| with a random sign s_k (pooling "none": |w_k| times a random unit
         vector of length P), so |a_k|^2 - |w_k|^2 = 0 at t = 0 (conserved by GF for ReLU).
         """
-        kw, p, num = cls._make(
-            signal_shape, size, num_filters, stride, activation, pooling, "trained", leaky_slope
+        kw, w, ka, num, _ = cls._make(
+            signal_shape, size, num_filters, eps, stride, activation, pooling, "trained",
+            leaky_slope, key,
         )
-        eps = positive("eps", eps)
-        kw_, ka = jax.random.split(key)
-        w = eps * jax.random.normal(kw_, (num_filters, p)) / np.sqrt(p)
         norms = jnp.linalg.norm(w, axis=1)
         if pooling == "none":
             u = jax.random.normal(ka, (num_filters, num))

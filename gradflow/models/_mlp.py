@@ -26,18 +26,23 @@ MLP_ACTIVATIONS = ("relu", "leaky_relu")
 class MLP(AbstractKinkModel):
     """f(x) = W_L sigma(... sigma(W_1 x + b_1) ...) + b_L for ONE example x (d,).
 
-    Fields: ``weights`` (W_1 (h_1, d), ..., W_L (out, h_{L-1})); ``biases`` (b_1 (h_1,), ...,
-    b_L (out,)) or ``None`` (bias-free, positively homogeneous: the balancedness
-    |W_l[j, :]|^2 - |W_{l+1}[:, j]|^2 of each hidden unit j is conserved by gradient flow).
-    Static: ``activation`` ("relu" or "leaky_relu"), ``leaky_slope`` (negative slope of
-    leaky_relu, default 0.01). Output: a scalar when out = 1, else (out,).
+    Output: a scalar when out = 1, else (out,).
 
     Kink protocol: the k = h_1 + ... + h_{L-1} hidden pre-activations, layer by layer
     (unit j of hidden layer l has flat index h_1 + ... + h_{l-1} + j); the pre-activations of
     layer l have degree l in the parameters for a fixed pattern (``kink_degree`` = L - 1).
 
-    >>> m = MLP.gaussian((20, 32, 32, 1), 1e-3, key=jax.random.key(0))
-    >>> m(jnp.ones(20)), m.preactivations(jnp.ones(20)).shape  # (), (64,)
+    Attributes:
+        weights: W_1 (h_1, d), ..., W_L (out, h_{L-1}).
+        biases: b_1 (h_1,), ..., b_L (out,), or ``None`` (bias-free, positively homogeneous:
+            the balancedness |W_l[j, :]|^2 - |W_{l+1}[:, j]|^2 of each hidden unit j is
+            conserved by gradient flow).
+        activation: "relu" or "leaky_relu" (static).
+        leaky_slope: negative slope of leaky_relu, default 0.01 (static).
+
+    Examples:
+        >>> m = MLP.gaussian((20, 32, 32, 1), 1e-3, key=jax.random.key(0))
+        >>> m(jnp.ones(20)), m.preactivations(jnp.ones(20)).shape  # (), (64,)
     """
 
     weights: tuple[Float[Array, "o i"], ...]

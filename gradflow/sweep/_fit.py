@@ -48,6 +48,25 @@ class PowerLawFit:
         return self.A * np.asarray(n, float) ** self.a * np.asarray(mu, float) ** self.b
 
 
+def slope_through_origin(t: np.ndarray, x: np.ndarray) -> float:
+    """Least-squares c in t ~ c * x (no intercept): (x . t) / (x . x)."""
+    return float(np.dot(x, t) / np.dot(x, x))
+
+
+def r_squared(y: np.ndarray, pred: np.ndarray) -> float:
+    """1 - SS_res / SS_tot of ``pred`` against ``y`` (SS_tot about the mean of y; NaN if 0)."""
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    return 1.0 - float(np.sum((y - pred) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
+
+
+def log_power_lstsq(
+    t: np.ndarray, n: np.ndarray, mu: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(coef, X): least squares of log t = coef . (1, log n, log mu), X the (N, 3) design."""
+    X = np.column_stack([np.ones_like(t), np.log(n), np.log(mu)])
+    return np.linalg.lstsq(X, np.log(t), rcond=None)[0], X
+
+
 def _clean(t, *xs) -> tuple[np.ndarray, ...]:
     t = np.asarray(t, dtype=float).ravel()
     xs = tuple(np.asarray(x, dtype=float).ravel() for x in xs)
@@ -68,10 +87,8 @@ def fit_constant(t: ArrayLike, x: ArrayLike) -> ConstantFit:
     t, x = _clean(t, x)
     if t.size < 1:
         raise ValueError("no finite positive times to fit")
-    c = float(np.dot(x, t) / np.dot(x, x))
-    ss_res = float(np.sum((t - c * x) ** 2))
-    ss_tot = float(np.sum((t - t.mean()) ** 2))
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+    c = slope_through_origin(t, x)
+    r2 = r_squared(t, c * x)
     return ConstantFit(c=c, c_median=float(np.median(t / x)), r2=r2, n_points=int(t.size))
 
 
@@ -83,9 +100,8 @@ def fit_power_law(t: ArrayLike, n: ArrayLike, mu: ArrayLike) -> PowerLawFit:
     t, n, mu = _clean(t, n, mu)
     if np.unique(n).size < 2 or np.unique(mu).size < 2:
         raise ValueError("a power law in n and mu needs at least 2 distinct n and 2 distinct mu")
-    X = np.column_stack([np.ones_like(t), np.log(n), np.log(mu)])
+    coef, X = log_power_lstsq(t, n, mu)
     yl = np.log(t)
-    coef, *_ = np.linalg.lstsq(X, yl, rcond=None)
     res = yl - X @ coef
     dof = max(t.size - 3, 1)
     sigma2 = float(res @ res) / dof

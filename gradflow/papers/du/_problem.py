@@ -78,19 +78,27 @@ class TimeToLearnProblem(Problem):
     """``problem(params, key) -> (model, data, options)`` for :func:`gradflow.sweep.sweep`:
     Du et al.'s time to learn a filter, against overlap (``stride``) and input law (``dist``).
 
-    Fields (fixed over the sweep; the grid gives stride, dist and optionally smoothness and
-    closeness):
-        d: signal length. size: filter size. n: signals per run.
+    The attributes are fixed over the sweep; the grid gives stride, dist and optionally
+    smoothness and closeness.
+
+    Attributes:
+        d: signal length.
+        size: filter size.
+        n: signals per run.
         learned: relative error |w - w*| / |w*| that counts as learned.
         t1: end of the solve (mean-loss clock); not learned by then: t_learn = NaN.
-        rtol: solver tolerance. teacher_seed: the seed of the teacher filter w*.
+        rtol: solver tolerance.
         max_steps: solver step cap. A run stuck where the flow slides along a ReLU kink
             (a patch pre-activation pinned at 0) makes the bare solver chatter; it ends
             here with status "max_steps" and t_learn = NaN (never learned), in bounded time.
-        smoothness, closeness: defaults when the grid does not name them.
+        teacher_seed: the seed of the teacher filter w*.
+        smoothness: the input law's smoothness s in (0, 1] ("mixture"), used when the grid
+            does not name one.
+        closeness: the patch closeness rho in [0, 1), used when the grid does not name one.
 
-    >>> problem = TimeToLearnProblem()
-    >>> table = gradflow.sweep.sweep(problem, {"stride": [4, 2], "dist": ["gaussian"]}, 8)
+    Examples:
+        >>> problem = TimeToLearnProblem()
+        >>> table = gradflow.sweep.sweep(problem, {"stride": [4, 2], "dist": ["gaussian"]}, 8)
     """
 
     d: int = 16

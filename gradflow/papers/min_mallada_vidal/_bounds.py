@@ -83,27 +83,50 @@ _LOG_EPS_FLOAT = math.log(5e-324)  # the smallest positive float64 (log ~ -744.4
 class MinBounds:
     """Theorem 1 of Min, Mallada & Vidal, evaluated on one data set and init (exp loss).
 
-    Fields (``_sum``: sum-loss clock t_sum, the paper's; ``_mean``: t_mean = n * t_sum):
-        n, h, eps, mu, X_min, X_max: inputs; n_plus, n_minus: class sizes.
-        W_max, W_min: max / min row norm of W0 = W(0)/eps.
-        zeta1 (Lemma 8), zeta2 (Assumption 2, eq. 26; NaN when no init was given),
-        zeta = min{zeta1, zeta2} (zeta1 when zeta2 is NaN), xi (Lemma 9) = mu^2.
-        t1_sum, t1_mean: cone-membership bound 16 log n / (min{zeta, xi} sqrt(mu) X_min).
-        dwell_sum, dwell_mean: max dwell time in one activation pattern (n_a = 1).
-        t2_plus_sum, t2_minus_sum, t2_sum (= max), t2_mean: eq. (39) and its S_- analogue.
-        cos_start_plus_sum, cos_start_minus_sum (and ``_mean``): t1 + 6/(sqrt(mu) n_+- X_min),
-            the start of the window [cos_start, t2_+-] on which the proof of D.2 shows
-            cos(w_j, x_+-) >= 1/4 (see :meth:`cos_window`). Not "by t1".
-        eps_max: right side of eq. (28) with the factor 8 (underflows to 0.0 in practice);
-            log_eps_max: its log. eps_ok: whether the given eps satisfies eq. (28) (compared
-            in log space; False for every float eps on realistic data).
+    Times come on two clocks: ``_sum`` is the sum-loss clock t_sum (the paper's), ``_mean``
+    is t_mean = n * t_sum.
+
+    Attributes:
+        n: number of samples.
+        h: width (number of neurons).
+        eps: init scale (W(0) = eps * W0).
+        mu: data separation of Assumption 1, min_ij cos(x_i y_i, x_j y_j) > 0.
+        X_min: min_i |x_i|.
+        X_max: max_i |x_i|.
+        n_plus: number of positive samples.
+        n_minus: number of negative samples.
+        W_max: max row norm of W0 = W(0)/eps.
+        W_min: min row norm of W0 = W(0)/eps.
+        zeta1: Lemma 8's cap constant (the largest valid one, closed form).
+        zeta2: Assumption 2's init constant (eq. 26); NaN when no init was given.
+        zeta: min{zeta1, zeta2} (zeta1 when zeta2 is NaN).
+        xi: Lemma 9's constant, mu^2.
+        t1_sum: cone-membership bound 16 log n / (min{zeta, xi} sqrt(mu) X_min), sum clock.
+        t1_mean: the same on the mean clock.
+        dwell_sum: max dwell time in one activation pattern (n_a = 1), sum clock.
+        dwell_mean: the same on the mean clock.
+        t2_plus_sum: eq. (39), sum clock.
+        t2_minus_sum: the S_- analogue of eq. (39), sum clock.
+        t2_sum: max{t2_plus_sum, t2_minus_sum}.
+        t2_mean: t2 on the mean clock.
+        cos_start_plus_sum: t1 + 6/(sqrt(mu) n_+ X_min), the start of the window
+            [cos_start, t2_+] on which the proof of D.2 shows cos(w_j, x_+) >= 1/4 (see
+            :meth:`cos_window`); not "by t1".
+        cos_start_minus_sum: the same for x_- (n_-, t2_-).
+        cos_start_plus_mean: ``cos_start_plus_sum`` on the mean clock.
+        cos_start_minus_mean: ``cos_start_minus_sum`` on the mean clock.
+        eps_max: right side of eq. (28) with the factor 8 (underflows to 0.0 in practice).
+        log_eps_max: the log of ``eps_max``.
+        eps_ok: whether the given eps satisfies eq. (28) (compared in log space; False for
+            every float eps on realistic data).
         eps_terms: the two log terms of eq. (28) (balance term with factor 8, exponential).
         log_eps_term1_paper: the balance term as printed (factor 4), for comparison.
         eps_representable: whether eps_max >= the smallest positive float64 (5e-324).
         alpha: 1/t loss-rate constant (mu X_min)^2 / (32 X_max), the same on both clocks.
         rank_slack: 4 sqrt(h) eps W_max^2 in |W|_F^2 <= 2 |W|_2^2 + rank_slack.
-        delta, delta_covered: the requested cos-alignment tolerance, and whether the cos >= 1/4
-            of D.2's proof (on the window above, under eq. 28) reaches it (delta >= 3/4).
+        delta: the requested cos-alignment tolerance (``None`` if none).
+        delta_covered: whether the cos >= 1/4 of D.2's proof (on the window above, under
+            eq. 28) reaches 1 - delta (delta >= 3/4); ``None`` without ``delta``.
         assumptions: what was assumed for missing inputs.
     """
 

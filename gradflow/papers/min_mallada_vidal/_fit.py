@@ -17,6 +17,7 @@ import numpy as np
 from jaxtyping import ArrayLike
 
 from ...sweep import ConstantFit, fit_constant
+from ...sweep._fit import log_power_lstsq, r_squared, slope_through_origin
 
 FORMS = {"headline": 0.5, "mu2.5": 2.5}  # x = log n / mu^p
 
@@ -94,20 +95,6 @@ BoundFits = TypedDict(
 BoundFits.__doc__ = "What :func:`fit_forms` returns: both forms of t1 and the free power law."
 
 
-def _c_fit(t, x) -> float:
-    return float(np.dot(x, t) / np.dot(x, x))
-
-
-def _power(t, n, mu) -> np.ndarray:
-    X = np.column_stack([np.ones_like(t), np.log(n), np.log(mu)])
-    return np.linalg.lstsq(X, np.log(t), rcond=None)[0]
-
-
-def _r2(y, pred) -> float:
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    return 1.0 - float(np.sum((y - pred) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
-
-
 def fit_forms(
     t: ArrayLike,
     n: ArrayLike,
@@ -149,23 +136,23 @@ def fit_forms(
     forms: dict[str, FormFit] = {}
     for form in FORMS:
         x = bound_variable(n, mu, form)
-        c = _c_fit(t, x)
-        cs = np.array([_c_fit(t[s], x[s]) for s in samples])
+        c = slope_through_origin(t, x)
+        cs = np.array([slope_through_origin(t[s], x[s]) for s in samples])
         lo, hi = np.percentile(cs, q)
         forms[form] = FormFit(
             form=form,
             c=c,
             c_lo=float(lo),
             c_hi=float(hi),
-            r2=_r2(t, c * x),
-            r2_log=_r2(np.log(t), np.log(c * x)),
+            r2=r_squared(t, c * x),
+            r2_log=r_squared(np.log(t), np.log(c * x)),
             n_points=int(t.size),
         )
     out: BoundFits = {"headline": forms["headline"], "mu2.5": forms["mu2.5"], "power": None}
     if np.unique(n).size < 2 or np.unique(mu).size < 2:
         return out
-    coef = _power(t, n, mu)
-    bs = np.array([_power(t[s], n[s], mu[s]) for s in samples])
+    coef = log_power_lstsq(t, n, mu)[0]
+    bs = np.array([log_power_lstsq(t[s], n[s], mu[s])[0] for s in samples])
     (a_lo, b_lo), (a_hi, b_hi) = np.percentile(bs[:, 1:], q, axis=0)
     pred = coef[0] + coef[1] * np.log(n) + coef[2] * np.log(mu)
     out["power"] = PowerFit(
@@ -176,7 +163,7 @@ def fit_forms(
         b=float(coef[2]),
         b_lo=float(b_lo),
         b_hi=float(b_hi),
-        r2=_r2(np.log(t), pred),
+        r2=r_squared(np.log(t), pred),
         n_points=int(t.size),
     )
     return out

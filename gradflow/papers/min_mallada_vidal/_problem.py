@@ -65,9 +65,14 @@ from ._families import FAMILY_NAMES, family_data
 class AlignmentProblem(Problem):
     """``problem(params, key) -> (model, data, options)`` for :func:`gradflow.sweep.sweep`.
 
-    Fields (fixed over the sweep; the grid gives n, mu and optionally family):
-        d: input dimension. h: width. eps: init scale (balanced init, E|w_j|^2 = eps^2).
-        delta: cos-alignment tolerance. rtol: solver tolerance (kink-aware solves).
+    The attributes are fixed over the sweep; the grid gives n, mu and optionally family.
+
+    Attributes:
+        d: input dimension.
+        h: width.
+        eps: init scale (balanced init, E|w_j|^2 = eps^2).
+        delta: cos-alignment tolerance.
+        rtol: solver tolerance (kink-aware solves).
         t_max: end of the alignment solve (mean clock); a run not aligned by then has
             t_align = NaN and status "success" (reached t_max without the event).
         t_end: end of the second solve (mean clock) giving the exact cone-entry time, the
@@ -81,8 +86,9 @@ class AlignmentProblem(Problem):
         interpolated: also give the save-interpolated times (columns ``*_interp_mean``).
         events_per_pair: switch-log length per (neuron, sample) pair (the theory allows 1).
 
-    >>> problem = AlignmentProblem(h=20, eps=1e-6)
-    >>> table = gradflow.sweep.sweep(problem, {"n": [10, 30], "mu": [0.3]}, 16)
+    Examples:
+        >>> problem = AlignmentProblem(h=20, eps=1e-6)
+        >>> table = gradflow.sweep.sweep(problem, {"n": [10, 30], "mu": [0.3]}, 16)
     """
 
     d: int = 10

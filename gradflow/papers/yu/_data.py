@@ -32,8 +32,10 @@ from ...data import Dataset
 class PatternSet(eqx.Module):
     """The patterns behind :func:`pattern_data`.
 
-    Fields: ``key`` (2, d_patch): rows p_+ and p_-; ``background`` (B, d_patch);
-    ``position`` (n,): the patch index holding the key pattern of each example.
+    Attributes:
+        key: (2, d_patch), rows p_+ and p_-.
+        background: (B, d_patch), the background patterns.
+        position: (n,), the patch index holding the key pattern of each example.
     """
 
     key: Float[Array, "2 p"]
