@@ -21,6 +21,7 @@ def rms(tree) -> Array:
         raise ValueError("the model has no trainable float arrays")
     return jnp.sqrt(jnp.mean(jnp.concatenate(leaves) ** 2))
 
+
 # solver class and vector-field evaluations per attempted step (FSAL counted once); the
 # error order of the step-size controller comes from the solver itself (diffrax).
 SOLVERS = {
@@ -40,8 +41,13 @@ def _as_py(value: Any) -> Any:
         return int(value)
     if isinstance(value, np.floating):
         return float(value)
-    if isinstance(value, jax.Array) and value.shape == () and not isinstance(
-        value, jax.core.Tracer  # pyright: ignore[reportAttributeAccessIssue]
+    if (
+        isinstance(value, jax.Array)
+        and value.shape == ()
+        and not isinstance(
+            value,
+            jax.core.Tracer,  # pyright: ignore[reportAttributeAccessIssue]
+        )
     ):
         kind = value.dtype.kind
         return int(value) if kind in "iu" else float(value) if kind == "f" else value
@@ -78,6 +84,11 @@ class FlowConfig(eqx.Module):
             sliding contact chatters until ``max_events``. A field evaluation costs one
             gradient, plus one more per surface sliding at that moment, and the
             sliding field holds max_sliding copies of the parameters.
+        merge_switches: in ``kinks="track"`` mode, apply the switches inside one accepted
+            step with a second-order correction when its error estimates are within the
+            tolerance, instead of stopping at every switch (default True; models with
+            ``fractional_mask``). Every switch is still logged, at its crossing time on
+            the step's interpolant. ``stats["num_merged_steps"]`` counts the merged steps.
     """
 
     solver: str = "dopri5"
@@ -91,6 +102,7 @@ class FlowConfig(eqx.Module):
     max_events: int = eqx.field(default=8192, converter=_as_py)
     sliding: bool = True
     max_sliding: int = eqx.field(default=64, converter=_as_py)
+    merge_switches: bool = True
 
     def __check_init__(self):
         one_of("solver", self.solver, tuple(sorted(SOLVERS)))
@@ -107,6 +119,8 @@ class FlowConfig(eqx.Module):
         if not isinstance(self.sliding, bool | np.bool_):
             raise ValueError(f"sliding must be True or False, got {self.sliding!r}")
         integer("max_sliding", self.max_sliding)
+        if not isinstance(self.merge_switches, bool | np.bool_):
+            raise ValueError(f"merge_switches must be True or False, got {self.merge_switches!r}")
         one_of("kinks", self.kinks, KINK_MODES)
         if self.kinks == "track" and self.solver == "kvaerno5":
             raise ValueError(

@@ -32,6 +32,10 @@ sliding beyond ``max_sliding`` slots) re-trigger within a tolerance; every switc
 entry and exit counts toward ``FlowConfig.max_events`` and the solve ends with
 ``Status.MAX_EVENTS``, never a hang.
 
+Merged switches (``FlowConfig.merge_switches``, default on): a step whose crossings are all
+plain (each entry crosses once, clear of zero) is not cut at its first switch; the switches are
+applied at once with a second-order correction when its error estimates allow (``_kinkmerge.py``).
+
 The choice of mode (``auto``) and the switch log live in ``_kinkmode.py``.
 """
 
@@ -45,7 +49,7 @@ import jax
 import jax.numpy as jnp
 
 from ..losses import per_example, reduce
-from . import _sliding as sl
+from . import _kinkmerge as mg, _sliding as sl
 from ._kinkmode import SwitchLog
 from ._kinkroots import RootSearch, when
 from ._problem import loss_fn
@@ -116,6 +120,16 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             lambda: slide_field(p, args)[0],
             lambda: plain_field(p, mask),
         )
+
+    # merged switches need fractional masks; the frozen field at the step's ends is the
+    # solver's first and last stage for FSAL tableaus whose last stage sits at the step end
+    merge_on = bool(config.merge_switches) and bool(model_of(params).fractional_mask)
+    fsal_end = config.solver in ("dopri5", "tsit5")
+
+    def ends(y0, y1, mask, dense, dt):
+        if fsal_end:
+            return _tmap(lambda k: k[0] / dt, dense["k"]), _tmap(lambda k: k[-1] / dt, dense["k"])
+        return plain_field(y0, mask), plain_field(y1, mask)
 
     def alpha_out(p, args):  # active slots whose alpha left [0, 1] at p
         _, alpha, active = slide_field(p, args)
@@ -209,6 +223,10 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         steps=jnp.asarray(0),
         accepted=jnp.asarray(0),
         extra=jnp.asarray(4 if config.dt0 is None else 2),  # dz0, 2 for dt0, solver FSAL
+        merged=jnp.asarray(0),
+        attempts=jnp.asarray(0),
+        backoff=jnp.asarray(0),
+        wait=jnp.asarray(0),
         status=jnp.asarray(_RUNNING),
         t_event=jnp.asarray(jnp.nan, ts.dtype),
     )
@@ -252,12 +270,13 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             # dz/dtheta of every entry at the crossing, from the same exact polynomial: the
             # side an entry at zero takes (no extra gradient evaluation at the switch)
             dzk = roots.slope(coef, jnp.full_like(th, th_min))
-            return jnp.any(cross), th_min, dzk
+            return jnp.any(cross), th_min, dzk, cross, th, roots.slope(coef, th)
 
-        crossed, th_k, dz_k = when(
+        none_z = jnp.zeros_like(c["z"])
+        crossed, th_k, dz_k, cross_e, th_e, dz_e = when(
             accept,
             kink_theta,
-            (jnp.array(False), jnp.ones((), ts.dtype), jnp.zeros_like(c["z"])),
+            (jnp.array(False), jnp.ones((), ts.dtype), none_z, none_z > 0, none_z + 1.0, none_z),
         )
         crossed = accept & crossed
 
@@ -315,6 +334,66 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             hit = jnp.array(False)
             th_s = jnp.ones((), ts.dtype)
 
+        if merge_on:
+            # merge the step's switches (see _kinkmerge.py) when it is a plain one: every
+            # crossing entry ends on its new side and sits clear of zero (not re-armed),
+            # nothing slides, leaves, stops or is saved inside the step
+            next_save = ts[jnp.minimum(c["k"], T - 1)]
+            clear = jnp.abs(z1) > ztol_of(z1)
+            eligible = (
+                crossed
+                & ~sliding
+                & ~leaving
+                & ~hit
+                & ((c["k"] >= T) | (next_save > tb))
+                & jnp.all(~cross_e | ((c1 < 0) & free & (off == 0) & clear))
+                & (jnp.sum(cross_e) >= 2)  # one switch: a stop costs about what a merge does
+            )
+            # after a hopeless merge (one that would need a step < MIN_FACTOR of this one),
+            # the next 1, 3, 7, ... (up to 63) steps with switches stop without trying (a
+            # refused try costs 4 gradient evaluations)
+            waiting = c["wait"] > 0
+            c_wait = jnp.where(crossed, jnp.maximum(c["wait"] - 1, 0), c["wait"])
+            eligible = eligible & ~waiting
+
+            def try_merge(_):
+                f0, f1 = ends(y, y1, mask, dense, dtu)
+                return mg.merge(
+                    plain_field,
+                    pre,
+                    controller,
+                    y,
+                    y1,
+                    f0,
+                    f1,
+                    dtu,
+                    mask,
+                    cross_e,
+                    th_e,
+                    dz_e,
+                    free,
+                )
+
+            ratio, y_m, z_m, signs_ok = when(
+                eligible, try_merge, (jnp.asarray(jnp.inf, ts.dtype), y1, z1, jnp.array(False))
+            )
+            merged = eligible & signs_ok & (ratio <= 1.0)
+            # the next step is shrunk to what a merge would allow (half when the signs came
+            # out wrong), unless that is a small fraction of this one: then switches stop
+            # the steps one by one as without merging
+            factor = jnp.where(signs_ok, mg.step_factor(ratio), 0.5)
+            shrink = eligible & (factor > mg.MIN_FACTOR)
+            dt_next = jnp.where(shrink, jnp.minimum(dt_next, dtu * factor), dt_next)
+            refused = eligible & ~merged & ~shrink
+            crossed = crossed & ~merged
+            backoff = jnp.where(
+                merged, 0, jnp.where(refused, jnp.minimum(2 * c["backoff"] + 1, 63), c["backoff"])
+            )
+            wait = jnp.where(refused, backoff, c_wait)
+        else:
+            eligible = merged = jnp.array(False)
+            backoff, wait = c["backoff"], c["wait"]
+            y_m, z_m = y1, z1
         th_k = jnp.where(crossed, th_k, 1.0)
         th_x = jnp.where(leaving, th_x, 1.0)
         is_stop = hit & ((~crossed & ~leaving) | (th_s < jnp.minimum(th_k, th_x)))
@@ -322,7 +401,8 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         is_exit = leaving & ~is_stop & ~is_kink
         th = jnp.where(is_stop, th_s, jnp.where(is_kink, th_k, jnp.where(is_exit, th_x, 1.0)))
         t_end = jnp.where(th >= 1.0, tb, t + th * dtu)
-        y_end = jax.lax.cond(th >= 1.0, lambda: y1, lambda: interp.evaluate(t_end))
+        y1m = _tmap(lambda a, b: jnp.where(merged, a, b), y_m, y1)
+        y_end = jax.lax.cond(th >= 1.0, lambda: y1m, lambda: interp.evaluate(t_end))
         k, buf = save_upto(c["k"], c["buf"], jnp.where(accept, t_end, -jnp.inf), interp.evaluate)
 
         # switch: update the pattern of every entry at zero, log the flips; a re-armed entry
@@ -383,8 +463,30 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             switch,
             (mask, group, c["offset"], c["log"], c["count"], c["slides"], c["exits"]),
         )
+        if merge_on:
+            # merged switches: each logged at its own time, in time order
+            def log_merged(s):
+                log, count = s
+                flat = cross_e.ravel()
+                order = jnp.argsort(jnp.where(flat, th_e.ravel(), jnp.inf))
+                rank = jnp.argsort(order)
+                pos = jnp.where(flat, count + rank, E)
+                t_l, j_l, i_l, d_l = log
+                new = (~mask).ravel()
+                log = (
+                    t_l.at[pos].set((t + th_e * dtu).ravel(), mode="drop"),
+                    j_l.at[pos].set(jj.ravel().astype(jnp.int32), mode="drop"),
+                    i_l.at[pos].set(ii.ravel().astype(jnp.int32), mode="drop"),
+                    d_l.at[pos].set(jnp.where(new, 1, -1).astype(jnp.int32), mode="drop"),
+                )
+                return log, count + jnp.sum(flat)
+
+            log_n, count_n = when(merged, log_merged, (log_n, count_n))
+            mask_n = jnp.where(merged, mask ^ cross_e, mask_n)
         # z at the new time (for the next step's polynomial): recomputed after a stop
-        z_new = jax.lax.cond(th >= 1.0, lambda: z1, lambda: pre(y_end, mask))
+        z_new = jax.lax.cond(
+            th >= 1.0, lambda: jnp.where(merged, z_m, z1), lambda: pre(y_end, mask)
+        )
         # a re-arming offset delays the entry's next crossing by o / |dz/dt|: it is dropped
         # once the entry has clearly left zero (a sliding or chattering one never does)
         away = accept & (jnp.where(mask_n, 1.0, -1.0) * z_new > _AWAY * offset_n)
@@ -436,7 +538,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             sstate=pick(sstate1, c["sstate"]),
             cstate=_tmap(lambda u, v: jnp.where(ok, u, v), cstate1, c["cstate"]),
             meter=meter.step(c["meter"], (new_t - t0) / (t1 - t0)),
-            jump=jnp.where(accept, is_switch, c["jump"]),
+            jump=jnp.where(accept, is_switch | merged, c["jump"]),
             g=jnp.where(accept, g1, c["g"]),
             k=k,
             buf=buf,
@@ -449,7 +551,11 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             peak=peak,
             steps=steps,
             accepted=c["accepted"] + accept,
-            extra=c["extra"] + c["jump"],
+            extra=c["extra"] + c["jump"] + 4 * eligible,  # 2 fields + a JVP (~2)
+            merged=c["merged"] + merged,
+            attempts=c["attempts"] + eligible,
+            backoff=backoff,
+            wait=wait,
             status=status.astype(jnp.asarray(_RUNNING).dtype),
             t_event=jnp.where(is_stop, t_end, c["t_event"]),
         )
@@ -479,6 +585,8 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             num_slides=c["slides"],
             num_slide_exits=c["exits"],
             peak_sliding=c["peak"],
+            num_merged_steps=c["merged"],
+            num_merge_attempts=c["attempts"],
         ),
         events=SwitchLog(
             t=t_l, neuron=j_l, sample=i_l, direction=d_l, count=c["count"], initial=mask
