@@ -73,7 +73,7 @@ class FlowConfig(eqx.Module):
         progress: show a tqdm progress bar (single solves only; off under vmap).
         kinks: "off" integrates straight through ReLU kinks (the bare solve); "track"
             integrates piece by piece across activation switches (exact at every kink);
-            "auto" tracks kinks when the model supports it and rtol < 3e-5 (see kinks.py).
+            "auto" tracks kinks when the model supports it and rtol < ``AUTO_RTOL`` = 2e-4.
         max_events: cap on activation switches in ``kinks="track"`` mode (also the length
             of the event log); reaching it is reported as ``Status.MAX_EVENTS``.
         sliding: in ``kinks="track"`` mode, continue along a kink surface z = 0 that the

@@ -127,7 +127,8 @@ class Trajectory(eqx.Module):
         t_event: time of the stop event (root-found), NaN if none occurred.
         result: integer status code; read it as ``traj.status`` (a :class:`Status`).
         stats: num_steps, num_accepted, num_rejected, grad_evals (int arrays); the
-            kink-aware mode adds num_switches and num_kink_stops.
+            kink-aware mode adds num_switches, num_kink_stops, num_merged_steps and
+            num_merge_attempts.
         events: ``None`` for the bare solve; with ``FlowConfig(kinks="track")`` a
             ``SwitchLog`` of every activation switch (time, neuron, sample, direction).
         static: the non-trainable part of the model (``None`` where ``ys`` has arrays).
@@ -135,8 +136,8 @@ class Trajectory(eqx.Module):
         method: "gf" (exact flow) or "gd" (discrete steps at t = eta * k).
         mode: which engine ran: "bare" (straight through kinks), "kinks" (kink-aware,
             piecewise smooth) or "gd".
-        mode_reason: why ``solve_flow`` chose that mode (e.g. "auto: rtol 1e-06 >= AUTO_RTOL
-            3e-05, bare is cheaper"); shown by :meth:`describe`.
+        mode_reason: why ``solve_flow`` chose that mode (e.g. "auto: rtol 0.001 >= AUTO_RTOL
+            0.0002, bare is cheaper"); shown by :meth:`describe`.
         provenance: how the run was made, a JSON string that ``solve_flow`` / ``gd`` fill
             in (config, loss, data shapes and hash, t0/t1, version; the hash is computed
             when first read). Read it as :attr:`metadata` (a dict).
