@@ -208,6 +208,18 @@ def test_full_yu_pattern_set_runs_to_t1():
     assert np.all(np.diff(loss) <= 1e-12 * loss[0]) and loss[-1] < 0.5 * loss[0]
 
 
+def _full_yu_window(ts):
+    """The full Yu set solved kink-aware (rtol 1e-10) to t = 1e-2, saved at ``ts``: model,
+    data, config, w at ``ts``, and the NumPy inputs of ``_smoothed_flow``."""
+    model, data = _full_yu()
+    cfg = gf.FlowConfig(rtol=1e-10, kinks="track", max_events=4000)
+    tr = gf.solve_flow(model, data, loss="exp", t1=1e-2, saveat=jnp.asarray(ts), config=cfg)
+    assert tr.status == gf.Status.SUCCESS, tr.describe()
+    patches = np.asarray(data.x).reshape(40, 4, 8)
+    y, a, w0 = np.asarray(data.y), np.asarray(model.a), np.asarray(model.w)
+    return model, data, cfg, np.asarray(tr.model.w), patches, y, a, w0
+
+
 @pytest.mark.slow
 def test_full_yu_early_window_matches_smoothed_limit():
     """The full Yu set on [0, 1e-2] against the smoothed flow at beta*eps = 1.6e4 and 1.28e5.
@@ -234,14 +246,8 @@ def test_full_yu_early_window_matches_smoothed_limit():
     7.9e-5 at 1.28e8, 4.0e-5 at 2.56e8). The sliding entries' alphas equal the limit of
     sigmoid(beta z): filter 0, (35,3), alpha 0.8611 at t = 3e-3.
     """
-    model, data = _full_yu()
     ts = np.array([0.0, 2.5e-3, 5e-3, 1e-2])
-    cfg = gf.FlowConfig(rtol=1e-10, kinks="track", max_events=4000)
-    tr = gf.solve_flow(model, data, loss="exp", t1=1e-2, saveat=jnp.asarray(ts), config=cfg)
-    assert tr.status == gf.Status.SUCCESS, tr.describe()
-    w = np.asarray(tr.model.w)
-    patches = np.asarray(data.x).reshape(40, 4, 8)
-    y, a, w0 = np.asarray(data.y), np.asarray(model.a), np.asarray(model.w)
+    _, _, _, w, patches, y, a, w0 = _full_yu_window(ts)
     errs = []
     for beta in (1.6e7, 1.28e8):
         ws = _smoothed_flow(w0, a, patches, y, beta, ts)
@@ -257,14 +263,8 @@ def test_full_yu_beta_4e6_branch_is_set_by_the_state_at_1e3():
     restarted from the OTHER's state at t = 1e-3, lands on the other's branch at t = 1e-2
     (measured: filter 0 3.6e-4 and 2.5e-3 from it, while the two branches are 4.0e-2 apart).
     So no sliding or switching choice after t = 1e-3 tells them apart: the state does."""
-    model, data = _full_yu()
     ts = np.array([0.0, 1e-3, 1e-2])
-    cfg = gf.FlowConfig(rtol=1e-10, kinks="track", max_events=4000)
-    tr = gf.solve_flow(model, data, loss="exp", t1=1e-2, saveat=jnp.asarray(ts), config=cfg)
-    assert tr.status == gf.Status.SUCCESS, tr.describe()
-    w = np.asarray(tr.model.w)
-    patches = np.asarray(data.x).reshape(40, 4, 8)
-    y, a, w0 = np.asarray(data.y), np.asarray(model.a), np.asarray(model.w)
+    model, data, cfg, w, patches, y, a, w0 = _full_yu_window(ts)
     ws = _smoothed_flow(w0, a, patches, y, 4e6, ts)
     scale = np.max(np.abs(w))
 
