@@ -15,6 +15,7 @@ Clenshaw), every entry at once.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import equinox as eqx
@@ -26,6 +27,7 @@ from jaxtyping import Array, Bool, Float
 _NEWTON = 12  # safeguarded Newton iterations per crossed entry on the interpolant of z
 _GRID = 4  # uniform grid points per unit of polynomial degree in the first-root search
 _BISECT_MIN = 24  # bisection iterations (on dc/dtheta) of a minimum between grid points
+_CAPACITY = 256  # candidates searched in a compact buffer of this size (more: see _capacities)
 # degree in theta of each solver's dense interpolant (diffrax 0.7); 7 for any other solver
 _INTERP_DEGREE = {"dopri5": 4, "tsit5": 4, "bosh3": 3, "dopri8": 7}
 
@@ -45,6 +47,42 @@ def clenshaw(coef, th):
     for j in range(coef.shape[0] - 1, 0, -1):
         b1, b2 = coef[j] + 2.0 * s * b1 - b2, b1
     return coef[0] + s * b1 - b2
+
+
+def _capacities(L: int) -> list[int]:
+    """Buffer sizes of the compact first-root search on L entries: _CAPACITY, then a power
+    of two >= max(4 _CAPACITY, L / 16); only those below L (beyond: the full-width search)."""
+    big = max(4 * _CAPACITY, 1 << max(0, math.ceil(math.log2(max(L, 1) / 16))))
+    return [k for k in (_CAPACITY, big) if k < L]
+
+
+def _rowsum(a):
+    """sum over the leading axis, as adds of its rows (a fused elementwise kernel)."""
+    out = a[0]
+    for j in range(1, a.shape[0]):
+        out = out + a[j]
+    return out
+
+
+def _first_and_lowest(neg, vals):
+    """Over the leading axis: any(neg), the first index where neg (0 if none) and the first
+    index of the smallest of vals (argmax / argmin, written as one pass over the rows)."""
+    M = neg.shape[0]
+    first = jnp.zeros(neg.shape[1:], jnp.int32)
+    for j in range(M - 1, -1, -1):
+        first = jnp.where(neg[j], j, first)
+    low, idx = vals[0], jnp.zeros(vals.shape[1:], jnp.int32)
+    for j in range(1, M):
+        better = vals[j] < low
+        low, idx = jnp.where(better, vals[j], low), jnp.where(better, j, idx)
+    return _rowany(neg), first, idx
+
+
+def _rowany(a):
+    out = a[0]
+    for j in range(1, a.shape[0]):
+        out = out | a[j]
+    return out
 
 
 def when(pred, fn, x):
@@ -93,56 +131,92 @@ class RootSearch(eqx.Module):
         """Which entries' c = sgn z + off has a root in [0, 1] and the first one (theta; 1
         where none). ``free``: the entries tested (others never cross); ``c0``, ``c1``: c at
         the step's ends as computed (the polynomial's end values up to rounding)."""
-        grid, M = self.grid, self.grid.shape[0]
-        cc = (sgn * coef).at[0].add(off)  # Chebyshev coefficients of c_ij(theta)
+        shape, L = c0.shape, c0.size
+        cc0 = sgn * coef[0] + off  # Chebyshev coefficients of c_ij(theta): sgn coef, row 0 + off
         end_cross = free & (c1 < 0)
+        # c = l + r with l the chord between c0 and c1 (l >= min(c0, c1)) and r = 0 at both
+        # ends, |r| <= sum_j |r_j| (Chebyshev coefficients of r: a_j for j >= 2): entries
+        # with min(c0, c1) above that bound are certified not to cross (sums over the
+        # coefficient axis written out: XLA's CPU reduction over a leading axis is ~10x
+        # slower than the same adds)
+        rest = _rowsum(jnp.abs(coef[2:]))
+        size = jnp.abs(coef[1]) + rest
+        bend = jnp.abs(cc0 - 0.5 * (c0 + c1)) + jnp.abs(coef[1] - 0.5 * sgn * (c1 - c0)) + rest
+        cand = free & ((jnp.minimum(c0, c1) <= bend) | end_cross)
+        noise = 64 * jnp.finfo(sgn.dtype).eps * (size + jnp.abs(cc0))
+        # every entry flat: (m+1, L) coefficients, (L,) the rest
+        coef, cc0, sgn, c0, c1, cand, end_cross, noise = (
+            a.reshape(a.shape[: a.ndim - len(shape)] + (L,))
+            for a in (coef, cc0, sgn, c0, c1, cand, end_cross, noise)
+        )
+        none = (jnp.zeros((L,), bool), jnp.ones((L,), c0.dtype))
+        count = jnp.sum(cand)
+
+        def full(_):
+            cc = jnp.concatenate([cc0[None], sgn * coef[1:]])
+            return self._search(cc, c0, c1, cand, end_cross, noise)
+
+        def compact(K):
+            def run(_):
+                # the candidates gathered into K slots, the search run on those only, the
+                # results scattered back (an empty slot holds index L: dropped)
+                idx = jnp.nonzero(cand, size=K, fill_value=L)[0]
+                valid = idx < L
+                g = jnp.minimum(idx, L - 1)
+                cc = jnp.concatenate([cc0[g][None], sgn[g] * coef[1:, g]])
+                cr, th = self._search(cc, c0[g], c1[g], valid, end_cross[g] & valid, noise[g])
+                return none[0].at[idx].set(cr, mode="drop"), none[1].at[idx].set(th, mode="drop")
+
+            return run
+
+        # typically a few candidates: the smallest buffer that holds them all, the
+        # full-width search beyond the largest (the same result either way; under vmap
+        # each tier runs once if some lane needs it)
+        out, lower = none, 0
+        for K in _capacities(L):
+            out = when((count > lower) & (count <= K), compact(K), out)
+            lower = K
+        cross, th = when(count > lower, full, out)
+        return cross.reshape(shape), th.reshape(shape)
+
+    def _search(self, cc, c0, c1, cand, end_cross, noise):
+        """The first-root search on a flat set of entries (cc: (m+1, L); the rest (L,)):
+        (crossed, theta), theta = 1 where not crossed."""
+        grid, M = self.grid, self.grid.shape[0]
 
         def cval(th):
             return clenshaw(cc, th)
 
-        # c = l + r with l the chord between c0 and c1 (l >= min(c0, c1)) and r = 0 at both
-        # ends, |r| <= sum_j |r_j| (Chebyshev coefficients of r: a_j for j >= 2): entries
-        # with min(c0, c1) above that bound are certified not to cross
-        size = jnp.sum(jnp.abs(cc[1:]), axis=0)
-        bend = (
-            jnp.abs(cc[0] - 0.5 * (c0 + c1))
-            + jnp.abs(cc[1] - 0.5 * (c1 - c0))
-            + jnp.sum(jnp.abs(cc[2:]), axis=0)
+        # c on a fine uniform grid; the first grid point below zero brackets the first
+        # root; with none, the minimum near the lowest grid point (bisection on
+        # dc/dtheta) catches a dip narrower than the grid
+        vals = jnp.tensordot(self.grid_t, cc, axes=1)
+        vals = vals.at[0].set(c0).at[-1].set(c1)
+        neg = (vals < -noise) & cand
+        neg = neg.at[-1].set(end_cross)
+        has, m1, m2 = _first_and_lowest(neg, jnp.where(cand, vals, jnp.inf))
+        lo2, hi2 = grid[jnp.maximum(m2 - 1, 0)], grid[jnp.minimum(m2 + 1, M - 1)]
+
+        def dval(th):
+            return jax.jvp(cval, (th,), (jnp.ones_like(th),))[1]
+
+        def mbis(_, lh):
+            lo, hi = lh
+            mid = 0.5 * (lo + hi)
+            up = dval(mid) > 0
+            return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
+
+        # only an entry without a negative grid point can be a dip: skipped when none is
+        lo2, hi2 = when(
+            jnp.any(cand & ~has),
+            lambda lh: jax.lax.fori_loop(0, _BISECT_MIN, mbis, lh),
+            (lo2, hi2),
         )
-        cand = free & ((jnp.minimum(c0, c1) <= bend) | end_cross)
-        noise = 64 * jnp.finfo(sgn.dtype).eps * (size + jnp.abs(cc[0]))
-
-        def search(_):
-            # c on a fine uniform grid; the first grid point below zero brackets the first
-            # root; with none, the minimum near the lowest grid point (bisection on
-            # dc/dtheta) catches a dip narrower than the grid
-            vals = jnp.tensordot(self.grid_t, cc, axes=1)
-            vals = vals.at[0].set(c0).at[-1].set(c1)
-            neg = (vals < -noise) & cand
-            neg = neg.at[-1].set(end_cross)
-            has = jnp.any(neg, axis=0)
-            m1 = jnp.argmax(neg, axis=0)
-            m2 = jnp.argmin(jnp.where(cand, vals, jnp.inf), axis=0)
-            lo2, hi2 = grid[jnp.maximum(m2 - 1, 0)], grid[jnp.minimum(m2 + 1, M - 1)]
-
-            def dval(th):
-                return jax.jvp(cval, (th,), (jnp.ones_like(th),))[1]
-
-            def mbis(_, lh):
-                lo, hi = lh
-                mid = 0.5 * (lo + hi)
-                up = dval(mid) > 0
-                return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
-
-            lo2, hi2 = jax.lax.fori_loop(0, _BISECT_MIN, mbis, (lo2, hi2))
-            thm = 0.5 * (lo2 + hi2)
-            dip = cand & ~has & (cval(thm) < -noise)
-            lo = jnp.where(has, grid[jnp.maximum(m1 - 1, 0)], grid[jnp.maximum(m2 - 1, 0)])
-            hi = jnp.where(has, grid[m1], thm)
-            return has | dip, lo, hi
-
-        none = jnp.zeros_like(c0, dtype=bool)
-        cross, lo, hi = when(jnp.any(cand), search, (none, jnp.zeros_like(c0), jnp.ones_like(c0)))
+        thm = 0.5 * (lo2 + hi2)
+        dip = cand & ~has & (cval(thm) < -noise)
+        cross = has | dip
+        lo = jnp.where(has, grid[jnp.maximum(m1 - 1, 0)], grid[jnp.maximum(m2 - 1, 0)])
+        hi = jnp.where(has, grid[m1], thm)
         # safeguarded Newton in the bracket [lo, hi] (c(lo) >= 0 > c(hi)), every entry
         clo, chi = cval(lo), cval(hi)
         th = jnp.where(cross, lo + (hi - lo) * clo / jnp.where(clo > chi, clo - chi, 1.0), hi)
