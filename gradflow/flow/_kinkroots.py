@@ -86,8 +86,17 @@ def _rowany(a):
 
 
 def when(pred, fn, x):
-    """``fn(x) if pred else x`` as a while loop: skipped (even under vmap) when no lane needs it."""
-    _, out = jax.lax.while_loop(lambda c: ~c[0], lambda c: (jnp.array(True), fn(c[1])), (~pred, x))
+    """``fn(x) if pred else x`` as a while loop: skipped (even under vmap) when no lane needs it.
+
+    ``fn`` reads its inputs from ``x`` through an optimization barrier: what it computes from
+    ``x`` alone cannot be hoisted out of the loop by XLA (under vmap the loop body is
+    loop-invariant code otherwise, evaluated even when no lane takes the branch); what it
+    computes from closed-over arrays can be."""
+
+    def body(c):
+        return jnp.array(True), fn(jax.lax.optimization_barrier(c[1]))
+
+    _, out = jax.lax.while_loop(lambda c: ~c[0], body, (~pred, x))
     return out
 
 
@@ -151,32 +160,38 @@ class RootSearch(eqx.Module):
         )
         none = (jnp.zeros((L,), bool), jnp.ones((L,), c0.dtype))
         count = jnp.sum(cand)
+        # the searches take their inputs through ``when``'s carry, not by closure: under vmap
+        # XLA would otherwise hoist them out of the skipped loops (see ``when``)
+        ops = (coef, cc0, sgn, c0, c1, cand, end_cross, noise)
 
-        def full(_):
+        def full(x):
+            coef, cc0, sgn, c0, c1, cand, end_cross, noise = x[1]
             cc = jnp.concatenate([cc0[None], sgn * coef[1:]])
-            return self._search(cc, c0, c1, cand, end_cross, noise)
+            return self._search(cc, c0, c1, cand, end_cross, noise), x[1]
 
         def compact(K):
-            def run(_):
+            def run(x):
                 # the candidates gathered into K slots, the search run on those only, the
                 # results scattered back (an empty slot holds index L: dropped)
+                coef, cc0, sgn, c0, c1, cand, end_cross, noise = x[1]
                 idx = jnp.nonzero(cand, size=K, fill_value=L)[0]
                 valid = idx < L
                 g = jnp.minimum(idx, L - 1)
                 cc = jnp.concatenate([cc0[g][None], sgn[g] * coef[1:, g]])
                 cr, th = self._search(cc, c0[g], c1[g], valid, end_cross[g] & valid, noise[g])
-                return none[0].at[idx].set(cr, mode="drop"), none[1].at[idx].set(th, mode="drop")
+                out = none[0].at[idx].set(cr, mode="drop"), none[1].at[idx].set(th, mode="drop")
+                return out, x[1]
 
             return run
 
         # typically a few candidates: the smallest buffer that holds them all, the
         # full-width search beyond the largest (the same result either way; under vmap
         # each tier runs once if some lane needs it)
-        out, lower = none, 0
+        out, lower = (none, ops), 0
         for K in _capacities(L):
             out = when((count > lower) & (count <= K), compact(K), out)
             lower = K
-        cross, th = when(count > lower, full, out)
+        cross, th = when(count > lower, full, out)[0]
         return cross.reshape(shape), th.reshape(shape)
 
     def _search(self, cc, c0, c1, cand, end_cross, noise):
