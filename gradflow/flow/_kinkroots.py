@@ -15,7 +15,6 @@ Clenshaw), every entry at once.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import equinox as eqx
@@ -27,7 +26,7 @@ from jaxtyping import Array, Bool, Float
 _NEWTON = 12  # safeguarded Newton iterations per crossed entry on the interpolant of z
 _GRID = 4  # uniform grid points per unit of polynomial degree in the first-root search
 _BISECT_MIN = 24  # bisection iterations (on dc/dtheta) of a minimum between grid points
-_CAPACITY = 256  # candidates searched in a compact buffer of this size (more: see _capacities)
+_CAPACITY = 256  # candidates searched per chunk (a compact buffer; typically one chunk a step)
 # degree in theta of each solver's dense interpolant (diffrax 0.7); 7 for any other solver
 _INTERP_DEGREE = {"dopri5": 4, "tsit5": 4, "bosh3": 3, "dopri8": 7}
 
@@ -49,39 +48,11 @@ def clenshaw(coef, th):
     return coef[0] + s * b1 - b2
 
 
-def _capacities(L: int) -> list[int]:
-    """Buffer sizes of the compact first-root search on L entries: _CAPACITY, then a power
-    of two >= max(4 _CAPACITY, L / 16); only those below L (beyond: the full-width search)."""
-    big = max(4 * _CAPACITY, 1 << max(0, math.ceil(math.log2(max(L, 1) / 16))))
-    return [k for k in (_CAPACITY, big) if k < L]
-
-
 def _rowsum(a):
     """sum over the leading axis, as adds of its rows (a fused elementwise kernel)."""
     out = a[0]
     for j in range(1, a.shape[0]):
         out = out + a[j]
-    return out
-
-
-def _first_and_lowest(neg, vals):
-    """Over the leading axis: any(neg), the first index where neg (0 if none) and the first
-    index of the smallest of vals (argmax / argmin, written as one pass over the rows)."""
-    M = neg.shape[0]
-    first = jnp.zeros(neg.shape[1:], jnp.int32)
-    for j in range(M - 1, -1, -1):
-        first = jnp.where(neg[j], j, first)
-    low, idx = vals[0], jnp.zeros(vals.shape[1:], jnp.int32)
-    for j in range(1, M):
-        better = vals[j] < low
-        low, idx = jnp.where(better, vals[j], low), jnp.where(better, j, idx)
-    return _rowany(neg), first, idx
-
-
-def _rowany(a):
-    out = a[0]
-    for j in range(1, a.shape[0]):
-        out = out | a[j]
     return out
 
 
@@ -158,40 +129,28 @@ class RootSearch(eqx.Module):
             a.reshape(a.shape[: a.ndim - len(shape)] + (L,))
             for a in (coef, cc0, sgn, c0, c1, cand, end_cross, noise)
         )
-        none = (jnp.zeros((L,), bool), jnp.ones((L,), c0.dtype))
         count = jnp.sum(cand)
-        # the searches take their inputs through ``when``'s carry, not by closure: under vmap
-        # XLA would otherwise hoist them out of the skipped loops (see ``when``)
-        ops = (coef, cc0, sgn, c0, c1, cand, end_cross, noise)
+        rank = jnp.cumsum(cand)  # candidate number (1-based) of every candidate entry
+        K = min(_CAPACITY, L)
 
-        def full(x):
-            coef, cc0, sgn, c0, c1, cand, end_cross, noise = x[1]
-            cc = jnp.concatenate([cc0[None], sgn * coef[1:]])
-            return self._search(cc, c0, c1, cand, end_cross, noise), x[1]
+        def more(c):
+            return c[0] * K < count
 
-        def compact(K):
-            def run(x):
-                # the candidates gathered into K slots, the search run on those only, the
-                # results scattered back (an empty slot holds index L: dropped)
-                coef, cc0, sgn, c0, c1, cand, end_cross, noise = x[1]
-                idx = jnp.nonzero(cand, size=K, fill_value=L)[0]
-                valid = idx < L
-                g = jnp.minimum(idx, L - 1)
-                cc = jnp.concatenate([cc0[g][None], sgn[g] * coef[1:, g]])
-                cr, th = self._search(cc, c0[g], c1[g], valid, end_cross[g] & valid, noise[g])
-                out = none[0].at[idx].set(cr, mode="drop"), none[1].at[idx].set(th, mode="drop")
-                return out, x[1]
+        def chunk(c):
+            # the next K candidates gathered into K slots, the search run on those only,
+            # the results scattered back (an empty slot holds index L: dropped); typically
+            # one chunk. Its inputs depend on the loop counter: XLA cannot hoist the search
+            # out of the loop (under vmap a loop-invariant body would run every step)
+            i, cross, th = c
+            idx = jnp.nonzero(cand & (rank > i * K), size=K, fill_value=L)[0]
+            valid = idx < L
+            g = jnp.minimum(idx, L - 1)
+            cc = jnp.concatenate([cc0[g][None], sgn[g] * coef[1:, g]])
+            cr, tk = self._search(cc, c0[g], c1[g], valid, end_cross[g] & valid, noise[g])
+            return i + 1, cross.at[idx].set(cr, mode="drop"), th.at[idx].set(tk, mode="drop")
 
-            return run
-
-        # typically a few candidates: the smallest buffer that holds them all, the
-        # full-width search beyond the largest (the same result either way; under vmap
-        # each tier runs once if some lane needs it)
-        out, lower = (none, ops), 0
-        for K in _capacities(L):
-            out = when((count > lower) & (count <= K), compact(K), out)
-            lower = K
-        cross, th = when(count > lower, full, out)[0]
+        init = (jnp.asarray(0), jnp.zeros((L,), bool), jnp.ones((L,), c0.dtype))
+        _, cross, th = jax.lax.while_loop(more, chunk, init)
         return cross.reshape(shape), th.reshape(shape)
 
     def _search(self, cc, c0, c1, cand, end_cross, noise):
@@ -209,7 +168,9 @@ class RootSearch(eqx.Module):
         vals = vals.at[0].set(c0).at[-1].set(c1)
         neg = (vals < -noise) & cand
         neg = neg.at[-1].set(end_cross)
-        has, m1, m2 = _first_and_lowest(neg, jnp.where(cand, vals, jnp.inf))
+        has = jnp.any(neg, axis=0)
+        m1 = jnp.argmax(neg, axis=0)
+        m2 = jnp.argmin(jnp.where(cand, vals, jnp.inf), axis=0)
         lo2, hi2 = grid[jnp.maximum(m2 - 1, 0)], grid[jnp.minimum(m2 + 1, M - 1)]
 
         def dval(th):
