@@ -1,10 +1,12 @@
 """Hundreds of pre-activations crossing zero in the same step (float64).
 
-The kink-aware solve searches each step's first root on the candidate entries only, in a
-compact buffer, and falls back to the full-width search when there are more candidates than
-buffer slots. Here a two-layer ReLU net sees 3 distinct samples repeated 300, 40 and 40 times
-(760 (sample, unit) entries): the first switch moves 300 identical entries at once (more than
-the buffer holds), the next ones 40 (the compact search). Repeating a sample r times is the
+The kink-aware solve searches each step's first root on the candidate entries only, gathered
+into a compact buffer (256 slots, in sample order), one buffer-full after the other when there
+are more. Here a two-layer ReLU net sees 3 distinct samples repeated 300, 300 and 40 times
+(1280 (sample, unit) entries, sample 0's copies first), at rtol 1e-5 (long steps): 300
+identical entries switch at once; on the next steps 600 entries are candidates (three
+buffers), among them the 300 of sample 1, past the first buffer, which switch next; then 40
+entries switch (one buffer). Repeating a sample r times is the
 same flow as weighting it by r / n, so the reference is written here, independently of
 gradflow, on the 3 distinct samples: a NumPy field with the pattern frozen, integrated by
 SciPy's DOP853 at rtol 1e-12 with one terminal event per pre-activation.
@@ -19,7 +21,8 @@ import gradflow as gf
 from gradflow.models import TwoLayerReLU
 
 D, H, T1, SEED = 3, 2, 2.0, 2
-REPEATS = np.array([300, 40, 40])  # copies of each distinct sample
+REPEATS = np.array([300, 300, 40])  # copies of each distinct sample
+ORDER = [0, 1, 2]  # the blocks of copies in the data set, in this order
 
 
 def _field(th, x, y, m, wt):
@@ -76,22 +79,25 @@ def problem():
     return th0, x, y
 
 
-def test_simultaneous_crossings_beyond_the_buffer(problem):
+def test_simultaneous_crossings_beyond_one_buffer(problem):
     th0, x, y = problem
     th_ref, switches = _reference(th0, x, y, REPEATS / REPEATS.sum(), T1)
-    # the planned case: a switch of the 300-copy sample, then of the 40-copy ones
+    # the planned case: samples 0, 1, 2 switch in this order
     assert [i for _, i, _, _ in switches] == [0, 1, 2], switches
 
     model = TwoLayerReLU(w=jnp.asarray(th0[: H * D].reshape(H, D)), v=jnp.asarray(th0[H * D :]))
-    data = gf.Dataset(jnp.asarray(np.repeat(x, REPEATS, 0)), jnp.asarray(np.repeat(y, REPEATS)))
-    cfg = gf.FlowConfig(rtol=1e-8, kinks="track")
+    xs = np.concatenate([np.repeat(x[i : i + 1], REPEATS[i], 0) for i in ORDER])
+    ys = np.concatenate([np.repeat(y[i : i + 1], REPEATS[i]) for i in ORDER])
+    data = gf.Dataset(jnp.asarray(xs), jnp.asarray(ys))
+    cfg = gf.FlowConfig(rtol=1e-5, kinks="track")
     tr = gf.solve_flow(model, data, loss="square", t1=T1, config=cfg)
     assert tr.status == gf.Status.SUCCESS
 
     # every copy switches at the reference's time, to the reference's side
     count = int(tr.events.count)
     assert count == sum(int(REPEATS[i]) for _, i, _, _ in switches)
-    first = np.concatenate([[0], np.cumsum(REPEATS)])
+    ends = np.cumsum(REPEATS[ORDER])
+    block = {i: range(e - REPEATS[i], e) for i, e in zip(ORDER, ends, strict=True)}
     ev = tr.events
     got = sorted(
         (float(ev.t[k]), int(ev.sample[k]), int(ev.neuron[k]), int(ev.direction[k]))
@@ -99,14 +105,14 @@ def test_simultaneous_crossings_beyond_the_buffer(problem):
     )
     at = 0
     for t, i, j, side in switches:
-        block = got[at : at + REPEATS[i]]
+        rows = got[at : at + REPEATS[i]]
         at += REPEATS[i]
-        assert sorted(s for _, s, _, _ in block) == list(range(first[i], first[i + 1]))
+        assert sorted(s for _, s, _, _ in rows) == list(block[i])
         want = 1 if side else -1
-        assert all(u == j and d == want and abs(tt - t) <= 1e-7 for tt, _, u, d in block), (
-            block[:3],
+        assert all(u == j and d == want and abs(tt - t) <= 1e-4 for tt, _, u, d in rows), (
+            rows[:3],
             (t, j, side),
         )
     got_th = np.concatenate([np.asarray(tr.final.w).ravel(), np.asarray(tr.final.v)])
     err = np.max(np.abs(got_th - th_ref)) / np.max(np.abs(th_ref))
-    assert err <= 1e-8, err
+    assert err <= 1e-4, err
