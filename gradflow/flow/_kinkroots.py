@@ -10,7 +10,9 @@ an entry whose smaller end value exceeds a bound on its polynomial's bend (chord
 coefficients) cannot cross; the others are sampled on a uniform grid (the first negative sample
 brackets the first root; with none, a bisection on the derivative near the lowest sample
 catches narrower dips) and refined by safeguarded Newton on that polynomial (Chebyshev basis,
-Clenshaw), every entry at once.
+Clenshaw). The candidates (typically a few of the n k entries) are gathered into a buffer of
+_CAPACITY slots and searched there, a buffer-full at a time when there are more (exact either
+way): the search costs O(candidates), the certificate O(n k).
 """
 
 from __future__ import annotations
