@@ -10,7 +10,9 @@ an entry whose smaller end value exceeds a bound on its polynomial's bend (chord
 coefficients) cannot cross; the others are sampled on a uniform grid (the first negative sample
 brackets the first root; with none, a bisection on the derivative near the lowest sample
 catches narrower dips) and refined by safeguarded Newton on that polynomial (Chebyshev basis,
-Clenshaw), every entry at once.
+Clenshaw). The candidates (typically a few of the n k entries) are gathered into a buffer of
+_CAPACITY slots and searched there, a buffer-full at a time when there are more (exact either
+way): the search costs O(candidates), the certificate O(n k).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from jaxtyping import Array, Bool, Float
 _NEWTON = 12  # safeguarded Newton iterations per crossed entry on the interpolant of z
 _GRID = 4  # uniform grid points per unit of polynomial degree in the first-root search
 _BISECT_MIN = 24  # bisection iterations (on dc/dtheta) of a minimum between grid points
+_CAPACITY = 256  # candidates searched per chunk (a compact buffer; typically one chunk a step)
 # degree in theta of each solver's dense interpolant (diffrax 0.7); 7 for any other solver
 _INTERP_DEGREE = {"dopri5": 4, "tsit5": 4, "bosh3": 3, "dopri8": 7}
 
@@ -47,9 +50,26 @@ def clenshaw(coef, th):
     return coef[0] + s * b1 - b2
 
 
+def _rowsum(a):
+    """sum over the leading axis, as adds of its rows (a fused elementwise kernel)."""
+    out = a[0]
+    for j in range(1, a.shape[0]):
+        out = out + a[j]
+    return out
+
+
 def when(pred, fn, x):
-    """``fn(x) if pred else x`` as a while loop: skipped (even under vmap) when no lane needs it."""
-    _, out = jax.lax.while_loop(lambda c: ~c[0], lambda c: (jnp.array(True), fn(c[1])), (~pred, x))
+    """``fn(x) if pred else x`` as a while loop: skipped (even under vmap) when no lane needs it.
+
+    ``fn`` reads its inputs from ``x`` through an optimization barrier: what it computes from
+    ``x`` alone cannot be hoisted out of the loop by XLA (under vmap the loop body is
+    loop-invariant code otherwise, evaluated even when no lane takes the branch); what it
+    computes from closed-over arrays can be."""
+
+    def body(c):
+        return jnp.array(True), fn(jax.lax.optimization_barrier(c[1]))
+
+    _, out = jax.lax.while_loop(lambda c: ~c[0], body, (~pred, x))
     return out
 
 
@@ -93,56 +113,88 @@ class RootSearch(eqx.Module):
         """Which entries' c = sgn z + off has a root in [0, 1] and the first one (theta; 1
         where none). ``free``: the entries tested (others never cross); ``c0``, ``c1``: c at
         the step's ends as computed (the polynomial's end values up to rounding)."""
-        grid, M = self.grid, self.grid.shape[0]
-        cc = (sgn * coef).at[0].add(off)  # Chebyshev coefficients of c_ij(theta)
+        shape, L = c0.shape, c0.size
+        cc0 = sgn * coef[0] + off  # Chebyshev coefficients of c_ij(theta): sgn coef, row 0 + off
         end_cross = free & (c1 < 0)
+        # c = l + r with l the chord between c0 and c1 (l >= min(c0, c1)) and r = 0 at both
+        # ends, |r| <= sum_j |r_j| (Chebyshev coefficients of r: a_j for j >= 2): entries
+        # with min(c0, c1) above that bound are certified not to cross (sums over the
+        # coefficient axis written out: XLA's CPU reduction over a leading axis is ~10x
+        # slower than the same adds)
+        rest = _rowsum(jnp.abs(coef[2:]))
+        size = jnp.abs(coef[1]) + rest
+        bend = jnp.abs(cc0 - 0.5 * (c0 + c1)) + jnp.abs(coef[1] - 0.5 * sgn * (c1 - c0)) + rest
+        cand = free & ((jnp.minimum(c0, c1) <= bend) | end_cross)
+        noise = 64 * jnp.finfo(sgn.dtype).eps * (size + jnp.abs(cc0))
+        # every entry flat: (m+1, L) coefficients, (L,) the rest
+        coef, cc0, sgn, c0, c1, cand, end_cross, noise = (
+            a.reshape(a.shape[: a.ndim - len(shape)] + (L,))
+            for a in (coef, cc0, sgn, c0, c1, cand, end_cross, noise)
+        )
+        count = jnp.sum(cand)
+        rank = jnp.cumsum(cand)  # candidate number (1-based) of every candidate entry
+        K = min(_CAPACITY, L)
+
+        def more(c):
+            return c[0] * K < count
+
+        def chunk(c):
+            # the next K candidates gathered into K slots, the search run on those only,
+            # the results scattered back (an empty slot holds index L: dropped); typically
+            # one chunk. Its inputs depend on the loop counter: XLA cannot hoist the search
+            # out of the loop (under vmap a loop-invariant body would run every step)
+            i, cross, th = c
+            idx = jnp.nonzero(cand & (rank > i * K), size=K, fill_value=L)[0]
+            valid = idx < L
+            g = jnp.minimum(idx, L - 1)
+            cc = jnp.concatenate([cc0[g][None], sgn[g] * coef[1:, g]])
+            cr, tk = self._search(cc, c0[g], c1[g], valid, end_cross[g] & valid, noise[g])
+            return i + 1, cross.at[idx].set(cr, mode="drop"), th.at[idx].set(tk, mode="drop")
+
+        init = (jnp.asarray(0), jnp.zeros((L,), bool), jnp.ones((L,), c0.dtype))
+        _, cross, th = jax.lax.while_loop(more, chunk, init)
+        return cross.reshape(shape), th.reshape(shape)
+
+    def _search(self, cc, c0, c1, cand, end_cross, noise):
+        """The first-root search on a flat set of entries (cc: (m+1, L); the rest (L,)):
+        (crossed, theta), theta = 1 where not crossed."""
+        grid, M = self.grid, self.grid.shape[0]
 
         def cval(th):
             return clenshaw(cc, th)
 
-        # c = l + r with l the chord between c0 and c1 (l >= min(c0, c1)) and r = 0 at both
-        # ends, |r| <= sum_j |r_j| (Chebyshev coefficients of r: a_j for j >= 2): entries
-        # with min(c0, c1) above that bound are certified not to cross
-        size = jnp.sum(jnp.abs(cc[1:]), axis=0)
-        bend = (
-            jnp.abs(cc[0] - 0.5 * (c0 + c1))
-            + jnp.abs(cc[1] - 0.5 * (c1 - c0))
-            + jnp.sum(jnp.abs(cc[2:]), axis=0)
+        # c on a fine uniform grid; the first grid point below zero brackets the first
+        # root; with none, the minimum near the lowest grid point (bisection on
+        # dc/dtheta) catches a dip narrower than the grid
+        vals = jnp.tensordot(self.grid_t, cc, axes=1)
+        vals = vals.at[0].set(c0).at[-1].set(c1)
+        neg = (vals < -noise) & cand
+        neg = neg.at[-1].set(end_cross)
+        has = jnp.any(neg, axis=0)
+        m1 = jnp.argmax(neg, axis=0)
+        m2 = jnp.argmin(jnp.where(cand, vals, jnp.inf), axis=0)
+        lo2, hi2 = grid[jnp.maximum(m2 - 1, 0)], grid[jnp.minimum(m2 + 1, M - 1)]
+
+        def dval(th):
+            return jax.jvp(cval, (th,), (jnp.ones_like(th),))[1]
+
+        def mbis(_, lh):
+            lo, hi = lh
+            mid = 0.5 * (lo + hi)
+            up = dval(mid) > 0
+            return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
+
+        # only an entry without a negative grid point can be a dip: skipped when none is
+        lo2, hi2 = when(
+            jnp.any(cand & ~has),
+            lambda lh: jax.lax.fori_loop(0, _BISECT_MIN, mbis, lh),
+            (lo2, hi2),
         )
-        cand = free & ((jnp.minimum(c0, c1) <= bend) | end_cross)
-        noise = 64 * jnp.finfo(sgn.dtype).eps * (size + jnp.abs(cc[0]))
-
-        def search(_):
-            # c on a fine uniform grid; the first grid point below zero brackets the first
-            # root; with none, the minimum near the lowest grid point (bisection on
-            # dc/dtheta) catches a dip narrower than the grid
-            vals = jnp.tensordot(self.grid_t, cc, axes=1)
-            vals = vals.at[0].set(c0).at[-1].set(c1)
-            neg = (vals < -noise) & cand
-            neg = neg.at[-1].set(end_cross)
-            has = jnp.any(neg, axis=0)
-            m1 = jnp.argmax(neg, axis=0)
-            m2 = jnp.argmin(jnp.where(cand, vals, jnp.inf), axis=0)
-            lo2, hi2 = grid[jnp.maximum(m2 - 1, 0)], grid[jnp.minimum(m2 + 1, M - 1)]
-
-            def dval(th):
-                return jax.jvp(cval, (th,), (jnp.ones_like(th),))[1]
-
-            def mbis(_, lh):
-                lo, hi = lh
-                mid = 0.5 * (lo + hi)
-                up = dval(mid) > 0
-                return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
-
-            lo2, hi2 = jax.lax.fori_loop(0, _BISECT_MIN, mbis, (lo2, hi2))
-            thm = 0.5 * (lo2 + hi2)
-            dip = cand & ~has & (cval(thm) < -noise)
-            lo = jnp.where(has, grid[jnp.maximum(m1 - 1, 0)], grid[jnp.maximum(m2 - 1, 0)])
-            hi = jnp.where(has, grid[m1], thm)
-            return has | dip, lo, hi
-
-        none = jnp.zeros_like(c0, dtype=bool)
-        cross, lo, hi = when(jnp.any(cand), search, (none, jnp.zeros_like(c0), jnp.ones_like(c0)))
+        thm = 0.5 * (lo2 + hi2)
+        dip = cand & ~has & (cval(thm) < -noise)
+        cross = has | dip
+        lo = jnp.where(has, grid[jnp.maximum(m1 - 1, 0)], grid[jnp.maximum(m2 - 1, 0)])
+        hi = jnp.where(has, grid[m1], thm)
         # safeguarded Newton in the bracket [lo, hi] (c(lo) >= 0 > c(hi)), every entry
         clo, chi = cval(lo), cval(hi)
         th = jnp.where(cross, lo + (hi - lo) * clo / jnp.where(clo > chi, clo - chi, 1.0), hi)
