@@ -76,7 +76,7 @@ QUICK = {
     **FULL,
     "t1": 2.5,
     "seeds": 1,
-    "track": (1e-5, 1e-8, 1e-11),
+    "track": (1e-4, 1e-6, 1e-8, 1e-11),
     "bare": (1e-5, 1e-7, 1e-9),
     "etas": (1e-2, 3e-3),
     "max_events": 4096,

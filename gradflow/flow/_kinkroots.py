@@ -17,7 +17,8 @@ way): the search costs O(candidates), the certificate O(n k).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import equinox as eqx
 import jax
@@ -25,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float
 
+_T = TypeVar("_T")
 _NEWTON = 12  # safeguarded Newton iterations per crossed entry on the interpolant of z
 _GRID = 4  # uniform grid points per unit of polynomial degree in the first-root search
 _BISECT_MIN = 24  # bisection iterations (on dc/dtheta) of a minimum between grid points
@@ -58,7 +60,7 @@ def _rowsum(a):
     return out
 
 
-def when(pred, fn, x):
+def when(pred: Any, fn: Callable[[_T], _T], x: _T) -> _T:
     """``fn(x) if pred else x`` as a while loop: skipped (even under vmap) when no lane needs it.
 
     ``fn`` reads its inputs from ``x`` through an optimization barrier: what it computes from

@@ -115,11 +115,16 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
         mask, group = args
         if not slide:
             return plain_field(p, mask)
-        return jax.lax.cond(
-            jnp.any(group >= 0),
-            lambda: slide_field(p, args)[0],
-            lambda: plain_field(p, mask),
-        )
+
+        # not lax.cond: under vmap it evaluates both branches (the Filippov field with its
+        # max_sliding slots at every evaluation of every seed); `when` runs it only while
+        # some seed slides (one plain gradient more per evaluation then)
+        # (p and args travel through when's carry: read from the closure, XLA may hoist the
+        # Filippov solve out of the loop under vmap)
+        def slid(c):
+            return slide_field(c[1], c[2])[0], c[1], c[2]
+
+        return when(jnp.any(group >= 0), slid, (plain_field(p, mask), p, args))[0]
 
     # merged switches need fractional masks; the frozen field at the step's ends is the
     # solver's first and last stage for FSAL tableaus whose last stage sits at the step end
@@ -497,7 +502,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             per_alpha = n_act + 1
             slide_evals = (
                 c["slide_evals"]
-                + config.evals_per_step * n_act
+                + config.evals_per_step * (n_act + (n_act > 0))
                 + (accept & sliding) * per_alpha
                 + leaving * _BISECT_EXIT * per_alpha
                 + (slides_n > c["slides"]) * per_alpha
