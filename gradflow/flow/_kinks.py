@@ -203,6 +203,17 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
     n, h = z0.shape
     ii, jj = jnp.meshgrid(jnp.arange(n), jnp.arange(h), indexing="ij")
 
+    def write_log(log, pos, t_sw, new):
+        """Log rows ``pos`` (flat entry order; E = dropped): time(s) ``t_sw``, the entry's
+        unit and sample, direction from its new side ``new`` (n, k)."""
+        t_l, j_l, i_l, d_l = log
+        return (
+            t_l.at[pos].set(t_sw, mode="drop"),
+            j_l.at[pos].set(jj.ravel().astype(jnp.int32), mode="drop"),
+            i_l.at[pos].set(ii.ravel().astype(jnp.int32), mode="drop"),
+            d_l.at[pos].set(jnp.where(new, 1, -1).astype(jnp.int32).ravel(), mode="drop"),
+        )
+
     carry0: dict[str, Any] = dict(
         t=t0,
         y=params,
@@ -451,13 +462,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
             flips = new != mask
             pos = count + jnp.cumsum(flips.ravel()) - 1
             pos = jnp.where(flips.ravel(), pos, E)  # out of range -> dropped
-            t_l, j_l, i_l, d_l = log
-            log = (
-                t_l.at[pos].set(t_end, mode="drop"),
-                j_l.at[pos].set(jj.ravel().astype(jnp.int32), mode="drop"),
-                i_l.at[pos].set(ii.ravel().astype(jnp.int32), mode="drop"),
-                d_l.at[pos].set(jnp.where(new, 1, -1).astype(jnp.int32).ravel(), mode="drop"),
-            )
+            log = write_log(log, pos, t_end, new)
             s_new = jnp.where(new, 1.0, -1.0)
             offset = jnp.where(rearm, jnp.maximum(0.0, -s_new * ze) + zt, offset)
             return new, group, offset, log, count + jnp.sum(flips), nslide, nexit
@@ -476,14 +481,7 @@ def _solve_kinks(params, static, data, ts, t0, t1, stop, fn, loss, reduction, co
                 order = jnp.argsort(jnp.where(flat, th_e.ravel(), jnp.inf))
                 rank = jnp.argsort(order)
                 pos = jnp.where(flat, count + rank, E)
-                t_l, j_l, i_l, d_l = log
-                new = (~mask).ravel()
-                log = (
-                    t_l.at[pos].set((t + th_e * dtu).ravel(), mode="drop"),
-                    j_l.at[pos].set(jj.ravel().astype(jnp.int32), mode="drop"),
-                    i_l.at[pos].set(ii.ravel().astype(jnp.int32), mode="drop"),
-                    d_l.at[pos].set(jnp.where(new, 1, -1).astype(jnp.int32), mode="drop"),
-                )
+                log = write_log(log, pos, (t + th_e * dtu).ravel(), ~mask)
                 return log, count + jnp.sum(flat)
 
             log_n, count_n = when(merged, log_merged, (log_n, count_n))
